@@ -1,0 +1,91 @@
+//! The names the design fixes between the parts: subjects, NATS headers,
+//! and the sanitising that keeps hostile event names from changing routing.
+
+/// Subject prefix of the `WEBHOOKS` stream: `webhooks.<source>.<event>`.
+pub const SUBJECT_PREFIX: &str = "webhooks";
+/// Subject prefix of the dead-letter stream: `dlq.<group>.<source>.<event>`.
+pub const DLQ_SUBJECT_PREFIX: &str = "dlq";
+/// The event token used when the provider names no event.
+pub const UNKNOWN_EVENT: &str = "unknown";
+/// Longest subject token kept; longer names are cut (the Envelope keeps the original).
+pub const MAX_TOKEN_LEN: usize = 128;
+
+/// NATS header: the configured source name.
+pub const HEADER_SOURCE: &str = "Hookline-Source";
+/// NATS header: the provider's event type, as sent (unsanitised, cut to 256 bytes).
+pub const HEADER_EVENT: &str = "Hookline-Event";
+/// Dead-letter header: why the message was dead-lettered.
+pub const HEADER_DLQ_REASON: &str = "Hookline-Dlq-Reason";
+/// Dead-letter header: how many deliveries were attempted.
+pub const HEADER_DLQ_ATTEMPTS: &str = "Hookline-Dlq-Attempts";
+/// Dead-letter header: the processor group that gave up.
+pub const HEADER_DLQ_GROUP: &str = "Hookline-Dlq-Group";
+/// Dead-letter header: the original message's sequence in `WEBHOOKS`.
+pub const HEADER_DLQ_STREAM_SEQ: &str = "Hookline-Dlq-Stream-Seq";
+
+/// Turns any text into one safe subject token: `.`, `*`, `>`, whitespace,
+/// control and non-ASCII characters become `_`; empty text becomes
+/// [`UNKNOWN_EVENT`]; the result is at most [`MAX_TOKEN_LEN`] bytes.
+pub fn subject_token(text: &str) -> String {
+    let token: String = text
+        .chars()
+        .take(MAX_TOKEN_LEN)
+        .map(|c| {
+            if c.is_ascii_graphic() && !matches!(c, '.' | '*' | '>') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if token.is_empty() {
+        UNKNOWN_EVENT.to_owned()
+    } else {
+        token
+    }
+}
+
+/// `webhooks.<source>.<event token>`; `source` must already be a valid
+/// token (source names are validated when config loads).
+pub fn webhook_subject(source: &str, event: Option<&str>) -> String {
+    let event = event.map_or_else(|| UNKNOWN_EVENT.to_owned(), subject_token);
+    format!("{SUBJECT_PREFIX}.{source}.{event}")
+}
+
+/// Whether `name` can be a source or group name: a non-empty token of
+/// lower-case ASCII letters, digits, `-` and `_`, at most 64 bytes.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_event_names_stay_one_token() {
+        for hostile in ["a.b", "*", ">", "a b", "x\ny", "a\u{0}b", "ümlaut", "$JS.API.>", "..."] {
+            let token = subject_token(hostile);
+            assert!(!token.contains(['.', '*', '>', ' ', '\n', '\0']), "{hostile:?} → {token:?}");
+            assert!(token.is_ascii(), "{hostile:?} → {token:?}");
+        }
+        assert_eq!(subject_token("orders/create"), "orders/create");
+        assert_eq!(subject_token("invoice.paid"), "invoice_paid");
+        assert_eq!(subject_token(""), "unknown");
+        assert_eq!(subject_token(&"x".repeat(10_000)).len(), MAX_TOKEN_LEN);
+        assert_eq!(webhook_subject("github", Some("push")), "webhooks.github.push");
+        assert_eq!(webhook_subject("github", None), "webhooks.github.unknown");
+    }
+
+    #[test]
+    fn names_are_plain_tokens() {
+        assert!(is_valid_name("stripe-live_2"));
+        for bad in ["", "Stripe", "a.b", "a/b", "../x", "a b", "*"] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+}

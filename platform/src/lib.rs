@@ -1,0 +1,21 @@
+//! What every Hookline binary shares.
+//!
+//! - [`config`]: one TOML file plus `HOOKLINE_<SECTION>_<KEY>` environment
+//!   overrides, deserialized into each binary's typed config; human
+//!   durations and byte sizes.
+//! - [`secret`]: secrets from the environment or a file, redacted in `Debug`.
+//! - [`nats`]: the `[nats]` section and [`nats::connect`].
+//! - [`streams`]: the `[stream]` section and the idempotent declaration of
+//!   the `WEBHOOKS` and `WEBHOOKS_DLQ` streams.
+//! - [`contract`]: subjects and header names fixed by the design, and the
+//!   sanitising of subject tokens.
+//! - [`telemetry`]: tracing subscriber and Prometheus recorder (binaries only).
+//! - [`shutdown`]: a cancellation token cancelled by SIGINT/SIGTERM.
+
+pub mod config;
+pub mod contract;
+pub mod nats;
+pub mod secret;
+pub mod shutdown;
+pub mod streams;
+pub mod telemetry;

@@ -1,0 +1,61 @@
+//! Telemetry for binaries: a `tracing` subscriber (`RUST_LOG`, text or JSON)
+//! and the process-wide Prometheus recorder. Libraries only emit.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The `[telemetry]` section.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+/// Latency buckets (seconds) for every `*_seconds` histogram: 0.5 ms … 60 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+/// Installs the global tracing subscriber; the filter comes from `RUST_LOG`
+/// (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Why the metrics recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot install the Prometheus recorder")]
+pub struct MetricsError(#[source] metrics_exporter_prometheus::BuildError);
+
+/// Installs the global Prometheus recorder and returns the handle that
+/// renders `/metrics`.
+///
+/// # Errors
+/// A recorder is already installed.
+pub fn install_metrics() -> Result<PrometheusHandle, MetricsError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+        .map_err(MetricsError)?
+        .install_recorder()
+        .map_err(MetricsError)?;
+    Ok(handle)
+}
