@@ -1,0 +1,130 @@
+//! Candidate signatures: decoding hex/base64 into tags, and a bounded collector.
+//!
+//! Signatures are decoded before they are compared, so the comparison is always
+//! bytes against bytes in constant time, never text against text.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+
+use crate::error::Rejection;
+use crate::mac::{MacTag, TAG_LEN};
+
+/// At most this many candidate signatures are checked per request. Providers send
+/// one per active secret (two during a rotation); the cap bounds the work a hostile
+/// header can cause.
+pub(crate) const MAX_CANDIDATES: usize = 16;
+
+/// How a signature is written in its header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Hexadecimal (either case accepted; lowercase when signing).
+    #[default]
+    Hex,
+    /// Standard base64 with padding (RFC 4648 §4).
+    Base64,
+}
+
+impl Encoding {
+    /// The tag if `text` is a well-formed encoding of exactly one HMAC-SHA256 tag.
+    pub(crate) fn decode(self, text: &str) -> Option<MacTag> {
+        let mut tag = [0u8; TAG_LEN];
+        match self {
+            Self::Hex => hex::decode_to_slice(text, &mut tag).ok()?,
+            Self::Base64 => {
+                // 44 characters encode 32 bytes with padding; anything else is
+                // rejected before decoding. The buffer is one block larger because
+                // the decoder sizes its output check by whole 4-character blocks.
+                if text.len() != 44 {
+                    return None;
+                }
+                let mut buffer = [0u8; TAG_LEN + 3];
+                let written = STANDARD.decode_slice(text, &mut buffer).ok()?;
+                tag.copy_from_slice(buffer.get(..TAG_LEN).filter(|_| written == TAG_LEN)?);
+            }
+        }
+        Some(tag)
+    }
+
+    /// How the provider writes `tag`.
+    pub(crate) fn encode(self, tag: &MacTag) -> String {
+        match self {
+            Self::Hex => hex::encode(tag),
+            Self::Base64 => STANDARD.encode(tag),
+        }
+    }
+}
+
+/// Gathers up to [`MAX_CANDIDATES`] decoded signatures; entries that do not decode
+/// are skipped so that one garbage entry cannot hide a valid one.
+#[derive(Debug, Default)]
+pub(crate) struct Candidates {
+    tags: Vec<MacTag>,
+}
+
+impl Candidates {
+    pub(crate) fn push(&mut self, encoding: Encoding, text: &str) {
+        if self.tags.len() < MAX_CANDIDATES
+            && let Some(tag) = encoding.decode(text)
+        {
+            self.tags.push(tag);
+        }
+    }
+
+    /// The tags to check, or [`Rejection::MalformedSignature`] when no entry of the
+    /// expected scheme decoded.
+    pub(crate) fn finish(self) -> Result<Vec<MacTag>, Rejection> {
+        if self.tags.is_empty() {
+            Err(Rejection::MalformedSignature)
+        } else {
+            Ok(self.tags)
+        }
+    }
+}
+
+/// Decodes the one signature of a single-signature header.
+pub(crate) fn single(encoding: Encoding, text: &str) -> Result<Vec<MacTag>, Rejection> {
+    let mut candidates = Candidates::default();
+    candidates.push(encoding, text);
+    candidates.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_exact_tags_only() {
+        let hex64 = "00".repeat(32);
+        assert_eq!(Encoding::Hex.decode(&hex64), Some([0; 32]));
+        assert_eq!(Encoding::Hex.decode(&"00".repeat(31)), None);
+        assert_eq!(Encoding::Hex.decode(&"0g".repeat(32)), None);
+        assert_eq!(Encoding::Hex.decode("é"), None);
+        let b64 = STANDARD.encode([7u8; 32]);
+        assert_eq!(Encoding::Base64.decode(&b64), Some([7; 32]));
+        assert_eq!(Encoding::Base64.decode(&STANDARD.encode([7u8; 31])), None);
+        assert_eq!(Encoding::Base64.decode(&STANDARD.encode([7u8; 33])), None);
+        assert_eq!(Encoding::Base64.decode("not base64 at all!!"), None);
+    }
+
+    #[test]
+    fn round_trips() {
+        for encoding in [Encoding::Hex, Encoding::Base64] {
+            assert_eq!(encoding.decode(&encoding.encode(&[9; 32])), Some([9; 32]));
+        }
+    }
+
+    #[test]
+    fn caps_candidates() {
+        let mut candidates = Candidates::default();
+        for _ in 0..100 {
+            candidates.push(Encoding::Hex, &"ab".repeat(32));
+        }
+        assert_eq!(candidates.finish().unwrap().len(), MAX_CANDIDATES);
+        assert_eq!(
+            Candidates::default().finish(),
+            Err(Rejection::MalformedSignature)
+        );
+    }
+}
