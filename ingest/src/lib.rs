@@ -1,1 +1,30 @@
-//! placeholder
+//! Hookline ingest: the HTTP front door of the pipeline.
+//!
+//! `POST /webhooks/{source}` → [`sources`] finds the configured source →
+//! its verifier checks the signature over the raw body (constant time,
+//! replay window) → [`envelope`] builds the protobuf `Envelope` (webhook id,
+//! event, raw body, selected headers) → [`publish`] sends it to
+//! `webhooks.<source>.<event>` with `Nats-Msg-Id = <source>:<id>` and awaits
+//! the PubAck → 200 `{"id", "duplicate"}`. Every failure maps to one status
+//! in [`error`]; nothing is answered 2xx before the PubAck.
+//!
+//! Entry points: [`config::IngestSettings`] (the whole config file),
+//! [`AppState::connect`] (sources, NATS, streams), [`router`] and [`serve`].
+//! `main.rs` only wires these together.
+
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod publish;
+pub mod sources;
+
+mod routes;
+mod server;
+mod telemetry;
+
+pub use error::{Error, IngestError};
+pub use routes::{admin_router, router};
+pub use server::serve;
+pub use state::AppState;
+
+mod state;

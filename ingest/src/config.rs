@@ -1,0 +1,169 @@
+//! Ingest's configuration: the sections of the Hookline config file that
+//! ingest reads (`[nats]`, `[stream]`, `[ingest]`, `[[sources]]`,
+//! `[telemetry]`); other sections (e.g. `[processor]`) are ignored.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hookline_platform::config::{self, ByteSize};
+use hookline_platform::contract::is_valid_name;
+use hookline_platform::nats::NatsConfig;
+use hookline_platform::secret::SecretSource;
+use hookline_platform::streams::StreamConfig;
+use hookline_platform::telemetry::TelemetryConfig;
+use hookline_signature::ProviderSpec;
+use serde::Deserialize;
+
+/// Everything `hookline-ingest` reads from the config file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    /// `[nats]`.
+    #[serde(default)]
+    pub nats: NatsConfig,
+    /// `[stream]`.
+    #[serde(default)]
+    pub stream: StreamConfig,
+    /// `[ingest]`.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// `[[sources]]`.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// `[telemetry]`.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// The `[ingest]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Where `/webhooks/{source}`, `/healthz`, `/readyz` and `/metrics` listen.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Serve `/metrics` (and health) on this separate address instead, and
+    /// not on `listen` (keep metrics off the public port).
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Body limit for sources that set none.
+    #[serde(default = "default_max_body")]
+    pub max_body: ByteSize,
+    /// Total time allowed for publishing and awaiting the PubAck (retries
+    /// included) before answering 503.
+    #[serde(default = "default_publish_timeout", deserialize_with = "config::duration")]
+    pub publish_timeout: Duration,
+    /// Time allowed to receive a request body; slower clients get 408.
+    #[serde(default = "default_body_timeout", deserialize_with = "config::duration")]
+    pub body_timeout: Duration,
+    /// The `Retry-After` (seconds) sent with 503.
+    #[serde(default = "default_retry_after", deserialize_with = "config::duration")]
+    pub retry_after: Duration,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+fn default_max_body() -> ByteSize {
+    ByteSize(1 << 20)
+}
+fn default_publish_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_retry_after() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            metrics_listen: None,
+            max_body: default_max_body(),
+            publish_timeout: default_publish_timeout(),
+            body_timeout: default_body_timeout(),
+            retry_after: default_retry_after(),
+        }
+    }
+}
+
+/// One `[[sources]]` entry: a URL path segment with its provider scheme and secrets.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceConfig {
+    /// URL path segment and subject token: lower-case letters, digits, `-`, `_`.
+    pub name: String,
+    /// One or more secrets; any of them verifies (rotation).
+    pub secrets: Vec<SecretSource>,
+    /// Replay window override for schemes that sign a timestamp.
+    #[serde(default, deserialize_with = "config::opt_duration")]
+    pub tolerance: Option<Duration>,
+    /// Body limit override.
+    #[serde(default)]
+    pub max_body: Option<ByteSize>,
+    /// `provider = "…"` and the provider's own keys.
+    #[serde(flatten)]
+    pub provider: ProviderSpec,
+}
+
+/// A configuration that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// No `[[sources]]`.
+    #[error("no [[sources]] configured: ingest would reject every request")]
+    NoSources,
+    /// A name that cannot be a URL segment and subject token.
+    #[error("source name {0:?} must be 1-64 of a-z, 0-9, '-', '_'")]
+    BadSourceName(String),
+    /// Two sources with one name.
+    #[error("source {0:?} is configured twice")]
+    DuplicateSource(String),
+    /// A source without secrets (fail closed).
+    #[error("source {0:?} has no secrets; every source must verify signatures")]
+    NoSecrets(String),
+    /// A zero limit or timeout.
+    #[error("{0} must be positive")]
+    NotPositive(&'static str),
+}
+
+impl IngestSettings {
+    /// Checks what serde cannot: names, duplicates, secrets present, limits.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.sources.is_empty() {
+            return Err(SettingsError::NoSources);
+        }
+        let mut seen = HashSet::new();
+        for source in &self.sources {
+            if !is_valid_name(&source.name) {
+                return Err(SettingsError::BadSourceName(source.name.clone()));
+            }
+            if !seen.insert(source.name.as_str()) {
+                return Err(SettingsError::DuplicateSource(source.name.clone()));
+            }
+            if source.secrets.is_empty() {
+                return Err(SettingsError::NoSecrets(source.name.clone()));
+            }
+            if source.max_body.is_some_and(|b| b.0 == 0) {
+                return Err(SettingsError::NotPositive("sources.max_body"));
+            }
+        }
+        let ingest = &self.ingest;
+        for (value, name) in [
+            (ingest.publish_timeout, "ingest.publish_timeout"),
+            (ingest.body_timeout, "ingest.body_timeout"),
+        ] {
+            if value.is_zero() {
+                return Err(SettingsError::NotPositive(name));
+            }
+        }
+        if ingest.max_body.0 == 0 {
+            return Err(SettingsError::NotPositive("ingest.max_body"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! Errors: [`IngestError`] is what can go wrong with one request, mapped
+//! here, and only here, to the statuses of the design. Bodies are short,
+//! fixed JSON; nothing internal (and no signature detail) reaches a client.
+//! [`Error`] is what can stop the service from starting or serving.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hookline_signature::Rejection;
+use serde_json::json;
+
+use crate::publish::PublishError;
+
+/// Why one request was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// `{source}` is not configured.
+    #[error("unknown source")]
+    UnknownSource,
+    /// The signature did not verify (missing, malformed, wrong, stale).
+    #[error("signature rejected")]
+    Unauthorized(#[source] Rejection),
+    /// The body exceeds the source's limit.
+    #[error("body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The body did not arrive within the body timeout.
+    #[error("request body not received in time")]
+    BodyTimeout,
+    /// The body could not be read (client aborted, bad chunked encoding).
+    #[error("unreadable request body")]
+    BadBody(#[source] axum::Error),
+    /// Not persisted: JetStream away, slow or full.
+    #[error("webhook not persisted")]
+    Unavailable {
+        /// What went wrong.
+        #[source]
+        cause: PublishError,
+        /// Sent as `Retry-After`.
+        retry_after: Duration,
+    },
+}
+
+impl IngestError {
+    /// The HTTP status of the design's table.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownSource => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A short label for metrics (`rejected_total{reason}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownSource => "unknown_source",
+            Self::Unauthorized(rejection) => rejection.reason(),
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::BodyTimeout => "body_timeout",
+            Self::BadBody(_) => "bad_body",
+            Self::Unavailable { cause, .. } => cause.reason(),
+        }
+    }
+
+    /// The fixed, client-safe message.
+    fn public_message(&self) -> &'static str {
+        match self {
+            Self::UnknownSource => "no such webhook source",
+            // One message for every signature failure: the reason is in
+            // metrics and debug logs, not in what an attacker sees.
+            Self::Unauthorized(_) => "webhook signature could not be verified",
+            Self::BodyTooLarge { .. } => "request body too large",
+            Self::BodyTimeout => "request body not received in time",
+            Self::BadBody(_) => "request body could not be read",
+            Self::Unavailable { .. } => "webhook not persisted; retry later",
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownSource => "unknown_source",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::BodyTimeout => "body_timeout",
+            Self::BadBody(_) => "bad_request",
+            Self::Unavailable { .. } => "unavailable",
+        }
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %ErrorChain(&self), "webhook not accepted");
+        } else {
+            tracing::debug!(error = %ErrorChain(&self), status = status.as_u16(), "webhook rejected");
+        }
+        let body = json!({ "error": self.code(), "message": self.public_message() });
+        let mut response = (status, Json(body)).into_response();
+        if let Self::Unavailable { retry_after, .. } = &self {
+            let seconds = retry_after.as_secs().max(1);
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// A JSON error answer for router-level failures (404 route, 405 method).
+pub(crate) fn plain(status: StatusCode, code: &'static str, message: &'static str) -> Response {
+    (status, Json(json!({ "error": code, "message": message }))).into_response()
+}
+
+/// Displays an error with its `source()` chain, each cause once.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
+/// Why the service could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error("invalid configuration")]
+    Settings(#[from] crate::config::SettingsError),
+    /// A source could not be built.
+    #[error("invalid source")]
+    Source(#[from] crate::sources::SourceError),
+    /// NATS could not be reached.
+    #[error("cannot connect to NATS")]
+    Connect(#[from] hookline_platform::nats::ConnectError),
+    /// The streams could not be declared.
+    #[error("cannot declare streams")]
+    Streams(#[from] hookline_platform::streams::StreamError),
+    /// A listener failed.
+    #[error("HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}

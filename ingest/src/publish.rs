@@ -1,0 +1,147 @@
+//! Publishing to JetStream: one message per webhook with `Nats-Msg-Id`,
+//! awaiting the PubAck within a bounded time. Transient failures (no
+//! responders during a leader election, a timed-out ack, a broken pipe) are
+//! retried with the same id, which the stream's duplicate window makes safe.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+use async_nats::connection::State;
+use bytes::Bytes;
+use hookline_platform::contract::{HEADER_EVENT, HEADER_SOURCE};
+use tokio::time::Instant;
+
+/// Longest `Hookline-Event` header value; the Envelope keeps the full name.
+const MAX_EVENT_HEADER: usize = 256;
+
+/// A persisted webhook: the stream sequence and whether the stream already
+/// held this `Nats-Msg-Id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Persisted {
+    /// Stream sequence (the original one for a duplicate).
+    pub sequence: u64,
+    /// The stream already had this id within its duplicate window.
+    pub duplicate: bool,
+}
+
+/// Why a webhook was not persisted. Every variant means "answer 503".
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The client is not connected right now.
+    #[error("not connected to NATS")]
+    Disconnected,
+    /// No PubAck within the publish timeout.
+    #[error("no PubAck within {0:?}")]
+    TimedOut(Duration),
+    /// The server refused the message (e.g. stream full with `discard: new`,
+    /// message too large for the server).
+    #[error("JetStream refused the message")]
+    Refused(#[source] jetstream::context::PublishError),
+}
+
+impl PublishError {
+    /// A short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Disconnected => "disconnected",
+            Self::TimedOut(_) => "timeout",
+            Self::Refused(_) => "refused",
+        }
+    }
+}
+
+/// One outgoing message.
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    /// `webhooks.<source>.<event token>`.
+    pub subject: String,
+    /// `<source>:<id>`.
+    pub dedup_id: &'a str,
+    /// Source name header.
+    pub source: &'a str,
+    /// Event header (unsanitised; cut and cleaned for the header).
+    pub event: &'a str,
+    /// Encoded Envelope.
+    pub payload: Bytes,
+}
+
+/// Publishes through one JetStream context.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    js: jetstream::Context,
+    timeout: Duration,
+}
+
+impl Publisher {
+    /// `timeout` bounds the whole attempt, retries included.
+    pub fn new(client: async_nats::Client, timeout: Duration) -> Self {
+        let js = jetstream::ContextBuilder::new().timeout(timeout).build(client);
+        Self { js, timeout }
+    }
+
+    /// The JetStream context (for stream declarations and readiness checks).
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Publishes and waits for the PubAck.
+    ///
+    /// # Errors
+    /// Disconnected (answered at once, not buffered for later), no ack in
+    /// time, or refused by the server.
+    pub async fn publish(&self, outgoing: Outgoing<'_>) -> Result<Persisted, PublishError> {
+        if self.js.client().connection_state() != State::Connected {
+            return Err(PublishError::Disconnected);
+        }
+        let message = PublishMessage::build()
+            .message_id(outgoing.dedup_id)
+            .header(HEADER_SOURCE, outgoing.source)
+            .header(HEADER_EVENT, event_header(outgoing.event).as_str())
+            .payload(outgoing.payload);
+        let deadline = Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let attempt = async {
+                self.js
+                    .send_publish(outgoing.subject.clone(), message.clone())
+                    .await?
+                    .await
+            };
+            let result = tokio::time::timeout_at(deadline, attempt).await;
+            match result {
+                Err(_elapsed) => return Err(PublishError::TimedOut(self.timeout)),
+                Ok(Ok(ack)) => {
+                    return Ok(Persisted {
+                        sequence: ack.sequence,
+                        duplicate: ack.duplicate,
+                    });
+                }
+                Ok(Err(error)) if is_transient(error.kind()) && Instant::now() + pause < deadline => {
+                    tracing::debug!(%error, "transient publish failure; retrying with the same id");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Ok(Err(error)) if is_transient(error.kind()) => {
+                    return Err(PublishError::TimedOut(self.timeout));
+                }
+                Ok(Err(error)) => return Err(PublishError::Refused(error)),
+            }
+        }
+    }
+}
+
+fn is_transient(kind: PublishErrorKind) -> bool {
+    matches!(
+        kind,
+        PublishErrorKind::TimedOut | PublishErrorKind::StreamNotFound | PublishErrorKind::BrokenPipe
+    )
+}
+
+/// A header-safe copy of the event name: printable ASCII, bounded length.
+fn event_header(event: &str) -> String {
+    event
+        .chars()
+        .take(MAX_EVENT_HEADER)
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' })
+        .collect()
+}

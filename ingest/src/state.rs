@@ -1,0 +1,78 @@
+//! The state every request handler shares, built once at start-up.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::IngestSettings;
+use crate::error::Error;
+use crate::publish::Publisher;
+use crate::sources::Sources;
+
+/// Shared, cheaply cloned state: sources, publisher, settings.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) sources: Sources,
+    pub(crate) publisher: Publisher,
+    pub(crate) stream_name: String,
+    pub(crate) metrics: Option<PrometheusHandle>,
+    pub(crate) metrics_on_public: bool,
+    pub(crate) body_timeout: Duration,
+    pub(crate) retry_after: Duration,
+    pub(crate) clock: fn() -> SystemTime,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("sources", &self.inner.sources.names())
+            .field("stream", &self.inner.stream_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Validates the settings, resolves sources, connects to NATS and
+    /// declares the streams. `metrics` renders `/metrics` (the binary
+    /// installs the global recorder; `None` answers 404 there).
+    ///
+    /// # Errors
+    /// Invalid settings or sources, NATS unreachable, streams refused.
+    pub async fn connect(
+        settings: &IngestSettings,
+        metrics: Option<PrometheusHandle>,
+    ) -> Result<Self, Error> {
+        settings.validate()?;
+        let sources = Sources::build(settings)?;
+        let client = hookline_platform::nats::connect(&settings.nats, "hookline-ingest").await?;
+        let publisher = Publisher::new(client, settings.ingest.publish_timeout);
+        settings.stream.ensure(publisher.jetstream()).await?;
+        for name in sources.names() {
+            if let Some(source) = sources.get(name) {
+                tracing::info!(source = %source.describe(), "source configured");
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                sources,
+                publisher,
+                stream_name: settings.stream.name.clone(),
+                metrics,
+                metrics_on_public: settings.ingest.metrics_listen.is_none(),
+                body_timeout: settings.ingest.body_timeout,
+                retry_after: settings.ingest.retry_after,
+                clock: SystemTime::now,
+            }),
+        })
+    }
+
+    /// The NATS client, e.g. to flush after shutdown.
+    pub fn nats(&self) -> async_nats::Client {
+        self.inner.publisher.jetstream().client()
+    }
+}

@@ -1,0 +1,59 @@
+//! Ingest's metrics. Per-source handles are registered once at start-up so
+//! the hot path does no label hashing; labels are bounded (source, reason,
+//! status), never a webhook id.
+
+use metrics::{Counter, Histogram, counter, histogram};
+
+/// Label value for requests to an unconfigured source (the path segment
+/// itself is never a label: it is attacker-chosen).
+pub(crate) const UNKNOWN_SOURCE: &str = "_unknown";
+
+#[derive(Debug, Clone)]
+pub(crate) struct SourceMetrics {
+    source: String,
+    pub(crate) received: Counter,
+    pub(crate) verified: Counter,
+    pub(crate) published: Counter,
+    pub(crate) duplicates: Counter,
+    pub(crate) publish_seconds: Histogram,
+}
+
+impl SourceMetrics {
+    pub(crate) fn new(source: &str) -> Self {
+        let label = || source.to_owned();
+        Self {
+            source: source.to_owned(),
+            received: counter!("hookline_ingest_received_total", "source" => label()),
+            verified: counter!("hookline_ingest_verified_total", "source" => label()),
+            published: counter!("hookline_ingest_published_total", "source" => label()),
+            duplicates: counter!("hookline_ingest_duplicates_total", "source" => label()),
+            publish_seconds: histogram!("hookline_ingest_publish_duration_seconds", "source" => label()),
+        }
+    }
+
+    /// A rejected request, by reason (`invalid_signature`, `body_too_large`, …).
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        rejected(&self.source, reason);
+    }
+
+    /// A failed publish (the request got 503), by reason.
+    pub(crate) fn publish_failed(&self, reason: &'static str) {
+        counter!("hookline_ingest_publish_failures_total", "source" => self.source.clone(), "reason" => reason)
+            .increment(1);
+    }
+}
+
+pub(crate) fn rejected(source: &str, reason: &'static str) {
+    counter!("hookline_ingest_rejected_total", "source" => source.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// Request latency by source and status class, recorded by the router layer.
+pub(crate) fn request_finished(source: &str, status: u16, seconds: f64) {
+    histogram!(
+        "hookline_ingest_request_duration_seconds",
+        "source" => source.to_owned(),
+        "status" => status.to_string()
+    )
+    .record(seconds);
+}
