@@ -19,7 +19,8 @@ pub(crate) const MAX_CANDIDATES: usize = 16;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
-    /// Hexadecimal (either case accepted; lowercase when signing).
+    /// Lowercase hexadecimal. Providers write lowercase and their libraries compare
+    /// the text, so an uppercase digest is not what the provider sent.
     #[default]
     Hex,
     /// Standard base64 with padding (RFC 4648 §4).
@@ -31,7 +32,12 @@ impl Encoding {
     pub(crate) fn decode(self, text: &str) -> Option<MacTag> {
         let mut tag = [0u8; TAG_LEN];
         match self {
-            Self::Hex => hex::decode_to_slice(text, &mut tag).ok()?,
+            Self::Hex => {
+                if !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return None;
+                }
+                hex::decode_to_slice(text, &mut tag).ok()?;
+            }
             Self::Base64 => {
                 // 44 characters encode 32 bytes with padding; anything else is
                 // rejected before decoding. The buffer is one block larger because
@@ -101,6 +107,7 @@ mod tests {
         assert_eq!(Encoding::Hex.decode(&"00".repeat(31)), None);
         assert_eq!(Encoding::Hex.decode(&"0g".repeat(32)), None);
         assert_eq!(Encoding::Hex.decode("é"), None);
+        assert_eq!(Encoding::Hex.decode(&"AB".repeat(32)), None);
         let b64 = STANDARD.encode([7u8; 32]);
         assert_eq!(Encoding::Base64.decode(&b64), Some([7; 32]));
         assert_eq!(Encoding::Base64.decode(&STANDARD.encode([7u8; 31])), None);
