@@ -28,7 +28,7 @@ pub struct IngestSettings {
     #[serde(default)]
     pub ingest: IngestConfig,
     /// `[[sources]]`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "sources_without_unknown_keys")]
     pub sources: Vec<SourceConfig>,
     /// `[telemetry]`.
     #[serde(default)]
@@ -108,6 +108,42 @@ pub struct SourceConfig {
     pub provider: ProviderSpec,
 }
 
+/// The keys of a `[[sources]]` table that ingest itself reads.
+const SOURCE_KEYS: &[&str] = &["name", "secrets", "tolerance", "max_body"];
+
+/// Deserializes `[[sources]]`, refusing keys neither ingest nor the chosen
+/// provider reads (a typo such as `tolerence` must not pass silently;
+/// `deny_unknown_fields` cannot see through the flattened provider keys).
+fn sources_without_unknown_keys<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<SourceConfig>, D::Error> {
+    use serde::de::Error as _;
+    let tables = Vec::<toml::Table>::deserialize(deserializer)?;
+    tables
+        .into_iter()
+        .enumerate()
+        .map(|(index, table)| {
+            let name = table
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .map_or_else(|| format!("#{}", index + 1), |n| format!("{n:?}"));
+            let source = SourceConfig::deserialize(toml::Value::Table(table.clone()))
+                .map_err(|e| D::Error::custom(format!("source {name}: {}", e.message())))?;
+            let known = source.provider.known_keys();
+            if let Some(key) = table
+                .keys()
+                .find(|key| !SOURCE_KEYS.contains(&key.as_str()) && !known.contains(&key.as_str()))
+            {
+                return Err(D::Error::custom(format!(
+                    "source {name}: unknown key `{key}` for provider {:?}",
+                    source.provider.scheme()
+                )));
+            }
+            Ok(source)
+        })
+        .collect()
+}
+
 /// A configuration that cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -165,5 +201,59 @@ impl IngestSettings {
             return Err(SettingsError::NotPositive("ingest.max_body"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<IngestSettings, String> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        IngestSettings::deserialize(table).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sources_parse_with_provider_keys() {
+        let settings = parse(
+            r#"
+            [[sources]]
+            name = "zoom"
+            provider = "hmac"
+            secrets = [{ value = "s" }]
+            header = "x-zm-signature"
+            encoding = "hex"
+            prefix = "v0="
+            timestamp_header = "x-zm-request-timestamp"
+            signed = "v0:{timestamp}:{body}"
+            max_body = "64KiB"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(settings.sources[0].max_body, Some(ByteSize(65536)));
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_sources_are_named() {
+        let err = parse("[[sources]]\nname = \"gh\"\nprovider = \"gitlab\"\nsecrets = [{ value = \"s\" }]")
+            .unwrap_err();
+        assert!(err.contains("gitlab"), "{err}");
+        let err = parse(
+            "[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]\ntolerence = \"1m\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("unknown key `tolerence`") && err.contains("\"gh\""), "{err}");
+        let err = parse(
+            "[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]\ntolerance = \"soon\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("soon"), "{err}");
+        let settings =
+            parse("[[sources]]\nname = \"Git Hub\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]").unwrap();
+        assert!(settings.validate().unwrap_err().to_string().contains("Git Hub"));
+        let settings = parse("[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = []").unwrap();
+        assert!(matches!(settings.validate(), Err(SettingsError::NoSecrets(_))));
+        assert!(matches!(parse("").unwrap().validate(), Err(SettingsError::NoSources)));
     }
 }

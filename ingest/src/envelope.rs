@@ -26,7 +26,7 @@ pub fn content_id(source: &str, body: &[u8]) -> String {
 /// short printable ASCII and hashed (`sha256:<hex>`) otherwise, so that
 /// any provider id is a valid, bounded header value.
 pub fn dedup_id(source: &str, id: &str) -> String {
-    let readable = id.len() <= MAX_READABLE_ID && id.bytes().all(|b| b.is_ascii_graphic());
+    let readable = !id.is_empty() && id.len() <= MAX_READABLE_ID && id.bytes().all(|b| b.is_ascii_graphic());
     if readable {
         format!("{source}:{id}")
     } else {

@@ -102,6 +102,7 @@ async fn accept(
 
     let id = verified
         .id
+        .filter(|id| !id.is_empty())
         .unwrap_or_else(|| envelope::content_id(&source.name, &body));
     tracing::Span::current().record("webhook_id", id.as_str());
     let dedup_id = envelope::dedup_id(&source.name, &id);
