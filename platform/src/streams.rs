@@ -36,7 +36,7 @@ pub struct StreamConfig {
     #[serde(default = "default_dlq_max_age", deserialize_with = "config::duration")]
     pub dlq_max_age: Duration,
     /// The dead-letter stream's size cap.
-    #[serde(default = "default_max_bytes")]
+    #[serde(default = "default_dlq_max_bytes")]
     pub dlq_max_bytes: ByteSize,
 }
 
@@ -59,7 +59,10 @@ fn default_duplicate_window() -> Duration {
     Duration::from_secs(10 * 60)
 }
 fn default_max_bytes() -> ByteSize {
-    ByteSize(10 << 30)
+    ByteSize(1 << 30)
+}
+fn default_dlq_max_bytes() -> ByteSize {
+    ByteSize(256 << 20)
 }
 
 impl Default for StreamConfig {
@@ -72,7 +75,7 @@ impl Default for StreamConfig {
             max_bytes: default_max_bytes(),
             dlq_name: default_dlq_name(),
             dlq_max_age: default_dlq_max_age(),
-            dlq_max_bytes: default_max_bytes(),
+            dlq_max_bytes: default_dlq_max_bytes(),
         }
     }
 }

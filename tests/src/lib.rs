@@ -6,6 +6,8 @@
 //! `.tools/` install (made by `scripts/install-nats-server`), then `PATH`;
 //! a missing binary fails the test with an install hint, never a skip.
 
+pub mod ingest;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
