@@ -361,7 +361,7 @@ fn svix_headers_verify_and_win_over_webhook_headers() {
             )
         })
         .collect();
-    let mut headers = signed_headers(svix.clone());
+    let mut headers = signed_headers(svix);
     assert_eq!(
         verify(&verifier, &headers, body, at(T))
             .unwrap()

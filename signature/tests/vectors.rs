@@ -73,7 +73,7 @@ fn load() -> Vec<Case> {
              (CI copies shared/ beside the clone; locally it lives at /work/shared)"
         )
     });
-    serde_json::from_str(&text).expect("signatures.json parses")
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{VECTORS} does not parse: {error}"))
 }
 
 fn run(case: &Case) -> Option<Result<Verified, hookline_signature::Rejection>> {

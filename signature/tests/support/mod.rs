@@ -1,7 +1,9 @@
 //! Test support: sources written as an operator writes them, parsed the way ingest
 //! embeds `ProviderSpec` (flattened into its `[[sources]]` table).
 
-#![allow(dead_code, unreachable_pub)] // each test file uses a different subset
+// Each test file uses a different subset; helpers panic with a message on
+// broken fixtures, which is what a test wants.
+#![allow(dead_code, unreachable_pub, clippy::expect_used)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -146,4 +148,20 @@ pub fn verify(
     now: SystemTime,
 ) -> Result<Verified, Rejection> {
     verifier.verify(&Request::new(headers, body), now)
+}
+
+/// Any bytes made acceptable to `HeaderValue` (which refuses control characters):
+/// obs-text (0x80..=0xff, not UTF-8) is kept.
+pub fn header_value(bytes: &[u8]) -> HeaderValue {
+    let cleaned: Vec<u8> = bytes
+        .iter()
+        .map(|&b| {
+            if (b < 0x20 && b != b'\t') || b == 0x7f {
+                b'x'
+            } else {
+                b
+            }
+        })
+        .collect();
+    HeaderValue::from_bytes(&cleaned).expect("cleaned bytes are a valid header value")
 }
