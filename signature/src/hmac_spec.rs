@@ -43,8 +43,9 @@ use crate::timestamp::{DEFAULT_TOLERANCE, TimestampUnit, Window};
 /// | `event_header` / `event_json` | event type (header first, then body field) | none |
 ///
 /// The replay window is the source's `tolerance` (default 5 minutes when a
-/// timestamp source is set). A header or param timestamp must be part of
-/// `signed`: an unsigned timestamp gives no replay protection.
+/// timestamp source is set; a distance equal to it still passes). A header or
+/// param timestamp must be part of `signed` (an unsigned timestamp gives no replay
+/// protection) and enters the signed string exactly as received.
 ///
 /// # Examples
 ///
@@ -63,13 +64,15 @@ use crate::timestamp::{DEFAULT_TOLERANCE, TimestampUnit, Window};
 /// event_header = "Linear-Event"
 /// ```
 ///
-/// Paddle Billing (`Paddle-Signature: ts=<unix>;h1=<hex>`, 5 s as in Paddle's SDKs):
+/// Paddle Billing (`Paddle-Signature: ts=<unix>;h1=<hex>`; like Paddle's SDKs, only
+/// the age is limited, to 5 s):
 /// ```toml
 /// [[sources]]
 /// name = "paddle"
 /// provider = "hmac"
 /// secrets = [{ env = "PADDLE_WEBHOOK_SECRET" }]
 /// tolerance = "5s"
+/// reject_future = false
 /// header = "Paddle-Signature"
 /// separator = ";"
 /// signature_param = "h1"
@@ -217,9 +220,6 @@ impl HmacSpec {
                 return Err(ConfigError::InvalidHmacSetting(
                     "`signed` uses {timestamp} but no timestamp source is set (timestamp_header, timestamp_param or timestamp_json)",
                 ));
-            }
-            None if tolerance.is_some() => {
-                return Err(ConfigError::ToleranceWithoutTimestamp { scheme: "hmac" });
             }
             _ => {}
         }

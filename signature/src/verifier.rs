@@ -117,3 +117,18 @@ impl Verifier {
         &self.scheme
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ingest shares one verifier per source across request tasks.
+    #[test]
+    fn verifiers_and_signers_are_shareable() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Verifier>();
+        shareable::<crate::Signer>();
+        shareable::<Rejection>();
+        shareable::<ConfigError>();
+    }
+}

@@ -134,7 +134,7 @@ fn providers() -> Vec<Provider> {
             event: "ignored",
             verified: verified(Some("evt_01h8"), Some("subscription.created")),
             signature_header: "paddle-signature",
-            window: Some((5, true)),
+            window: Some((5, false)),
         },
         Provider {
             name: "pagerduty",

@@ -30,6 +30,7 @@ name = "paddle"
 provider = "hmac"
 secrets = [{ env = "PADDLE_WEBHOOK_SECRET" }]
 tolerance = "5s"
+reject_future = false
 header = "Paddle-Signature"
 separator = ";"
 signature_param = "h1"
