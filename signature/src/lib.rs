@@ -26,6 +26,24 @@
 //! - [`Rejection`] (per request, with [`Rejection::reason`] for metrics) and
 //!   [`ConfigError`] (at start-up).
 //!
+//! ```
+//! use std::time::SystemTime;
+//! use hookline_signature::{ProviderSpec, Request, Signer, Verifier};
+//!
+//! let spec: ProviderSpec = "github".parse()?;
+//! let secret = b"It's a Secret to Everybody";
+//! let verifier = Verifier::new(&spec, &[secret], None)?; // once per source
+//!
+//! let mut headers = http::HeaderMap::new();
+//! for (name, value) in Signer::new(&spec, secret)?.sign(b"Hello, World!", "1:guid", "ping", 0) {
+//!     headers.insert(name, value.parse()?);
+//! }
+//! let verified = verifier.verify(&Request::new(&headers, b"Hello, World!"), SystemTime::now())?;
+//! assert_eq!(verified.id.as_deref(), Some("1:guid"));
+//! assert_eq!(verified.event.as_deref(), Some("ping"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Modules
 //! One module per provider (`github`, `stripe`, `standard_webhooks`, `shopify`,
 //! `slack`, and `hmac_spec` + `hmac_scheme` for the declarative provider); shared
