@@ -51,10 +51,16 @@ pub struct IngestConfig {
     pub max_body: ByteSize,
     /// Total time allowed for publishing and awaiting the PubAck (retries
     /// included) before answering 503.
-    #[serde(default = "default_publish_timeout", deserialize_with = "config::duration")]
+    #[serde(
+        default = "default_publish_timeout",
+        deserialize_with = "config::duration"
+    )]
     pub publish_timeout: Duration,
     /// Time allowed to receive a request body; slower clients get 408.
-    #[serde(default = "default_body_timeout", deserialize_with = "config::duration")]
+    #[serde(
+        default = "default_body_timeout",
+        deserialize_with = "config::duration"
+    )]
     pub body_timeout: Duration,
     /// The `Retry-After` (seconds) sent with 503.
     #[serde(default = "default_retry_after", deserialize_with = "config::duration")]
@@ -236,24 +242,44 @@ mod tests {
 
     #[test]
     fn bad_sources_are_named() {
-        let err = parse("[[sources]]\nname = \"gh\"\nprovider = \"gitlab\"\nsecrets = [{ value = \"s\" }]")
-            .unwrap_err();
+        let err = parse(
+            "[[sources]]\nname = \"gh\"\nprovider = \"gitlab\"\nsecrets = [{ value = \"s\" }]",
+        )
+        .unwrap_err();
         assert!(err.contains("gitlab"), "{err}");
         let err = parse(
             "[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]\ntolerence = \"1m\"",
         )
         .unwrap_err();
-        assert!(err.contains("unknown key `tolerence`") && err.contains("\"gh\""), "{err}");
+        assert!(
+            err.contains("unknown key `tolerence`") && err.contains("\"gh\""),
+            "{err}"
+        );
         let err = parse(
             "[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]\ntolerance = \"soon\"",
         )
         .unwrap_err();
         assert!(err.contains("soon"), "{err}");
+        let settings = parse(
+            "[[sources]]\nname = \"Git Hub\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]",
+        )
+        .unwrap();
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("Git Hub")
+        );
         let settings =
-            parse("[[sources]]\nname = \"Git Hub\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]").unwrap();
-        assert!(settings.validate().unwrap_err().to_string().contains("Git Hub"));
-        let settings = parse("[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = []").unwrap();
-        assert!(matches!(settings.validate(), Err(SettingsError::NoSecrets(_))));
-        assert!(matches!(parse("").unwrap().validate(), Err(SettingsError::NoSources)));
+            parse("[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = []").unwrap();
+        assert!(matches!(
+            settings.validate(),
+            Err(SettingsError::NoSecrets(_))
+        ));
+        assert!(matches!(
+            parse("").unwrap().validate(),
+            Err(SettingsError::NoSources)
+        ));
     }
 }

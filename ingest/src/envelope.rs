@@ -26,11 +26,15 @@ pub fn content_id(source: &str, body: &[u8]) -> String {
 /// short printable ASCII and hashed (`sha256:<hex>`) otherwise, so that
 /// any provider id is a valid, bounded header value.
 pub fn dedup_id(source: &str, id: &str) -> String {
-    let readable = !id.is_empty() && id.len() <= MAX_READABLE_ID && id.bytes().all(|b| b.is_ascii_graphic());
+    let readable =
+        !id.is_empty() && id.len() <= MAX_READABLE_ID && id.bytes().all(|b| b.is_ascii_graphic());
     if readable {
         format!("{source}:{id}")
     } else {
-        format!("{source}:sha256:{}", hex::encode(Sha256::digest(id.as_bytes())))
+        format!(
+            "{source}:sha256:{}",
+            hex::encode(Sha256::digest(id.as_bytes()))
+        )
     }
 }
 

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use async_nats::connection::State;
+use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use bytes::Bytes;
 use hookline_platform::contract::{HEADER_EVENT, HEADER_SOURCE};
 use tokio::time::Instant;
@@ -75,7 +75,9 @@ pub struct Publisher {
 impl Publisher {
     /// `timeout` bounds the whole attempt, retries included.
     pub fn new(client: async_nats::Client, timeout: Duration) -> Self {
-        let js = jetstream::ContextBuilder::new().timeout(timeout).build(client);
+        let js = jetstream::ContextBuilder::new()
+            .timeout(timeout)
+            .build(client);
         Self { js, timeout }
     }
 
@@ -116,7 +118,9 @@ impl Publisher {
                         duplicate: ack.duplicate,
                     });
                 }
-                Ok(Err(error)) if is_transient(error.kind()) && Instant::now() + pause < deadline => {
+                Ok(Err(error))
+                    if is_transient(error.kind()) && Instant::now() + pause < deadline =>
+                {
                     tracing::debug!(%error, "transient publish failure; retrying with the same id");
                     tokio::time::sleep(pause).await;
                     pause *= 2;
@@ -133,7 +137,9 @@ impl Publisher {
 fn is_transient(kind: PublishErrorKind) -> bool {
     matches!(
         kind,
-        PublishErrorKind::TimedOut | PublishErrorKind::StreamNotFound | PublishErrorKind::BrokenPipe
+        PublishErrorKind::TimedOut
+            | PublishErrorKind::StreamNotFound
+            | PublishErrorKind::BrokenPipe
     )
 }
 
@@ -142,6 +148,12 @@ fn event_header(event: &str) -> String {
     event
         .chars()
         .take(MAX_EVENT_HEADER)
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

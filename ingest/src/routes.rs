@@ -65,8 +65,11 @@ async fn receive(
         telemetry::rejected(UNKNOWN_SOURCE, "unknown_source");
         return IngestError::UnknownSource.into_response();
     };
-    let span = tracing::info_span!("webhook", source = %source.name, webhook_id = tracing::field::Empty);
-    let result = accept(&state, &source, &headers, body).instrument(span).await;
+    let span =
+        tracing::info_span!("webhook", source = %source.name, webhook_id = tracing::field::Empty);
+    let result = accept(&state, &source, &headers, body)
+        .instrument(span)
+        .await;
     let response = match result {
         Ok(accepted) => Json(accepted).into_response(),
         Err(error) => {
@@ -78,7 +81,11 @@ async fn receive(
             error.into_response()
         }
     };
-    telemetry::request_finished(&source.name, response.status().as_u16(), started.elapsed().as_secs_f64());
+    telemetry::request_finished(
+        &source.name,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 
@@ -93,7 +100,11 @@ async fn accept(
     source.metrics.received.increment(1);
     let body = read_body(headers, body, source.max_body, inner.body_timeout).await?;
 
-    let request = hookline_signature::Request { headers, body: &body, url: None };
+    let request = hookline_signature::Request {
+        headers,
+        body: &body,
+        url: None,
+    };
     let verified = source
         .verifier
         .verify(&request, received_at)
@@ -151,7 +162,11 @@ async fn accept(
             if persisted.duplicate {
                 source.metrics.duplicates.increment(1);
             }
-            tracing::debug!(sequence = persisted.sequence, duplicate = persisted.duplicate, "persisted");
+            tracing::debug!(
+                sequence = persisted.sequence,
+                duplicate = persisted.duplicate,
+                "persisted"
+            );
             Ok(Accepted {
                 id: envelope.id,
                 duplicate: persisted.duplicate,
@@ -186,7 +201,9 @@ async fn read_body(
     match tokio::time::timeout(timeout, collect).await {
         Err(_elapsed) => Err(IngestError::BodyTimeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<LengthLimitError>() => Err(IngestError::BodyTooLarge { limit }),
+        Ok(Err(error)) if error.is::<LengthLimitError>() => {
+            Err(IngestError::BodyTooLarge { limit })
+        }
         Ok(Err(error)) => Err(IngestError::BadBody(axum::Error::new(error))),
     }
 }
@@ -201,7 +218,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let problem = if js.client().connection_state() != async_nats::connection::State::Connected {
         Some("not connected to NATS")
     } else {
-        match tokio::time::timeout(Duration::from_secs(2), js.get_stream(&inner.stream_name)).await {
+        match tokio::time::timeout(Duration::from_secs(2), js.get_stream(&inner.stream_name)).await
+        {
             Ok(Ok(_)) => None,
             Ok(Err(_)) => Some("stream not available"),
             Err(_) => Some("JetStream not answering"),
@@ -224,7 +242,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
             handle.render(),
         )
             .into_response(),
-        None => plain(StatusCode::NOT_FOUND, "not_found", "metrics are not enabled"),
+        None => plain(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "metrics are not enabled",
+        ),
     }
 }
 

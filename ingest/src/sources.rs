@@ -92,14 +92,19 @@ impl Source {
                 source,
             })?;
         let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
-        let verifier = Verifier::new(&config.provider, &keys, config.tolerance).map_err(|source| {
-            SourceError::Provider {
-                source_name: config.name.clone(),
-                source,
-            }
-        })?;
+        let verifier =
+            Verifier::new(&config.provider, &keys, config.tolerance).map_err(|source| {
+                SourceError::Provider {
+                    source_name: config.name.clone(),
+                    source,
+                }
+            })?;
         Ok(Self {
-            subject_prefix: format!("{}.{}.", hookline_platform::contract::SUBJECT_PREFIX, config.name),
+            subject_prefix: format!(
+                "{}.{}.",
+                hookline_platform::contract::SUBJECT_PREFIX,
+                config.name
+            ),
             metrics: SourceMetrics::new(&config.name),
             name: config.name.clone(),
             verifier,
@@ -109,6 +114,11 @@ impl Source {
 
     /// The tolerance in force, for logs.
     pub fn describe(&self) -> String {
-        format!("{} ({}, max body {} bytes)", self.name, self.verifier.scheme(), self.max_body)
+        format!(
+            "{} ({}, max body {} bytes)",
+            self.name,
+            self.verifier.scheme(),
+            self.max_body
+        )
     }
 }

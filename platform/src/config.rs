@@ -135,14 +135,11 @@ fn set_path(table: &mut toml::Table, path: &[&str], raw: &str) -> Result<(), Str
 }
 
 fn env_value(raw: &str, keep_string: bool) -> toml::Value {
-    if !keep_string {
-        if let Ok(mut doc) = format!("v = {raw}").parse::<toml::Table>() {
-            if let Some(value) = doc.remove("v") {
-                return value;
-            }
-        }
-    }
-    toml::Value::String(raw.to_owned())
+    let parsed = (!keep_string)
+        .then(|| format!("v = {raw}").parse::<toml::Table>().ok())
+        .flatten()
+        .and_then(|mut doc| doc.remove("v"));
+    parsed.unwrap_or_else(|| toml::Value::String(raw.to_owned()))
 }
 
 /// What a binary's command line asked for.
@@ -173,7 +170,9 @@ pub fn parse_args(
             "-h" | "--help" => return Ok(Invocation::Help),
             "-V" | "--version" => return Ok(Invocation::Version),
             "-c" | "--config" => {
-                path = Some(PathBuf::from(args.next().ok_or("--config needs a file path")?));
+                path = Some(PathBuf::from(
+                    args.next().ok_or("--config needs a file path")?,
+                ));
             }
             other => match other.strip_prefix("--config=") {
                 Some(value) => path = Some(PathBuf::from(value)),
@@ -213,8 +212,9 @@ pub fn opt_duration<'de, D: Deserializer<'de>>(
 /// # Errors
 /// A message quoting the bad text.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration {text:?} ({e}); use e.g. \"500ms\", \"30s\", \"5m\", \"7d\""))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("invalid duration {text:?} ({e}); use e.g. \"500ms\", \"30s\", \"5m\", \"7d\"")
+    })
 }
 
 #[cfg(test)]
@@ -265,7 +265,9 @@ mod tests {
     "#;
 
     fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -305,22 +307,36 @@ mod tests {
         );
         assert_eq!(parse_args(args(&[]), &[]), Ok(Invocation::Run(None)));
         assert_eq!(parse_args(args(&["--help"]), &[]), Ok(Invocation::Help));
-        assert!(parse_args(args(&["--config"]), &[]).unwrap_err().contains("needs a file"));
-        assert!(parse_args(args(&["--secret=x"]), &[]).unwrap_err().contains("unknown argument"));
+        assert!(
+            parse_args(args(&["--config"]), &[])
+                .unwrap_err()
+                .contains("needs a file")
+        );
+        assert!(
+            parse_args(args(&["--secret=x"]), &[])
+                .unwrap_err()
+                .contains("unknown argument")
+        );
     }
 
     #[test]
     fn bad_input_names_the_problem() {
         let file = write(&FILE.replace("\"30s\"", "\"30 parsecs\""));
-        let err = load::<Sample>(Some(file.path()), vec![]).unwrap_err().to_string();
+        let err = load::<Sample>(Some(file.path()), vec![])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("30 parsecs"), "{err}");
 
         let file = write(&format!("{FILE}\n[nats2]\nx = 1\n"));
-        let err = load::<Sample>(Some(file.path()), vec![]).unwrap_err().to_string();
+        let err = load::<Sample>(Some(file.path()), vec![])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nats2"), "{err}");
 
         let file = write("[nats\nurl=");
-        let err = load::<Sample>(Some(file.path()), vec![]).unwrap_err().to_string();
+        let err = load::<Sample>(Some(file.path()), vec![])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("invalid configuration in"), "{err}");
 
         let err = load::<Sample>(Some(Path::new("/nonexistent.toml")), vec![])
@@ -330,7 +346,9 @@ mod tests {
 
         let file = write(FILE);
         let env = vars(&[("HOOKLINE_NATS_URL__X", "1")]);
-        let err = load::<Sample>(Some(file.path()), env).unwrap_err().to_string();
+        let err = load::<Sample>(Some(file.path()), env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("HOOKLINE_NATS_URL__X"), "{err}");
     }
 }

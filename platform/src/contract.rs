@@ -68,16 +68,32 @@ mod tests {
 
     #[test]
     fn hostile_event_names_stay_one_token() {
-        for hostile in ["a.b", "*", ">", "a b", "x\ny", "a\u{0}b", "ümlaut", "$JS.API.>", "..."] {
+        for hostile in [
+            "a.b",
+            "*",
+            ">",
+            "a b",
+            "x\ny",
+            "a\u{0}b",
+            "ümlaut",
+            "$JS.API.>",
+            "...",
+        ] {
             let token = subject_token(hostile);
-            assert!(!token.contains(['.', '*', '>', ' ', '\n', '\0']), "{hostile:?} → {token:?}");
+            assert!(
+                !token.contains(['.', '*', '>', ' ', '\n', '\0']),
+                "{hostile:?} → {token:?}"
+            );
             assert!(token.is_ascii(), "{hostile:?} → {token:?}");
         }
         assert_eq!(subject_token("orders/create"), "orders/create");
         assert_eq!(subject_token("invoice.paid"), "invoice_paid");
         assert_eq!(subject_token(""), "unknown");
         assert_eq!(subject_token(&"x".repeat(10_000)).len(), MAX_TOKEN_LEN);
-        assert_eq!(webhook_subject("github", Some("push")), "webhooks.github.push");
+        assert_eq!(
+            webhook_subject("github", Some("push")),
+            "webhooks.github.push"
+        );
         assert_eq!(webhook_subject("github", None), "webhooks.github.unknown");
     }
 

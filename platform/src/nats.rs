@@ -41,13 +41,22 @@ pub struct NatsConfig {
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
     /// How long start-up keeps trying to reach a server.
-    #[serde(default = "default_connect_timeout", deserialize_with = "config::duration")]
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "config::duration"
+    )]
     pub connect_timeout: Duration,
     /// Bound on every JetStream API call and awaited PubAck.
-    #[serde(default = "default_request_timeout", deserialize_with = "config::duration")]
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "config::duration"
+    )]
     pub request_timeout: Duration,
     /// Ping interval: how fast a dead connection is noticed (two missed pings).
-    #[serde(default = "default_ping_interval", deserialize_with = "config::duration")]
+    #[serde(
+        default = "default_ping_interval",
+        deserialize_with = "config::duration"
+    )]
     pub ping_interval: Duration,
 }
 
@@ -153,10 +162,15 @@ impl NatsConfig {
         };
         match (&self.user, &self.password) {
             (Some(user), Some(password)) => {
-                options = options.user_and_password(user.clone(), password.resolve()?.expose().to_owned());
+                options = options
+                    .user_and_password(user.clone(), password.resolve()?.expose().to_owned());
             }
             (None, None) => {}
-            _ => return Err(ConnectError::Incomplete("nats.user and nats.password go together")),
+            _ => {
+                return Err(ConnectError::Incomplete(
+                    "nats.user and nats.password go together",
+                ));
+            }
         }
         if let Some(token) = &self.token {
             options = options.token(token.resolve()?.expose().to_owned());
@@ -166,7 +180,9 @@ impl NatsConfig {
         }
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(cert), Some(key)) => {
-                options = options.require_tls(true).add_client_certificate(cert.clone(), key.clone());
+                options = options
+                    .require_tls(true)
+                    .add_client_certificate(cert.clone(), key.clone());
             }
             (None, None) => {}
             _ => {
@@ -184,7 +200,9 @@ impl NatsConfig {
             .event_callback(|event| async move {
                 match event {
                     async_nats::Event::Connected => tracing::info!("connected to NATS"),
-                    async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("disconnected from NATS; reconnecting")
+                    }
                     other => tracing::info!(event = %other, "NATS event"),
                 }
             }))
@@ -231,7 +249,10 @@ mod tests {
         };
         assert_eq!(config.server_addrs().unwrap().len(), 2);
         for bad in ["", " , ", "nats://host:notaport"] {
-            let config = NatsConfig { url: bad.into(), ..NatsConfig::default() };
+            let config = NatsConfig {
+                url: bad.into(),
+                ..NatsConfig::default()
+            };
             assert!(config.server_addrs().is_err(), "{bad:?}");
         }
     }

@@ -23,7 +23,10 @@ pub struct StreamConfig {
     #[serde(default = "default_max_age", deserialize_with = "config::duration")]
     pub max_age: Duration,
     /// How long a `Nats-Msg-Id` is remembered for dedup (≤ `max_age`).
-    #[serde(default = "default_duplicate_window", deserialize_with = "config::duration")]
+    #[serde(
+        default = "default_duplicate_window",
+        deserialize_with = "config::duration"
+    )]
     pub duplicate_window: Duration,
     /// Size cap; when full, publishes fail (ingest answers 503) rather than
     /// dropping unprocessed webhooks (`discard: new`).
@@ -109,10 +112,14 @@ impl StreamConfig {
             ));
         }
         if self.duplicate_window.is_zero() {
-            return Err(StreamError::Invalid("duplicate_window must be positive".to_owned()));
+            return Err(StreamError::Invalid(
+                "duplicate_window must be positive".to_owned(),
+            ));
         }
         if !matches!(self.replicas, 1..=5) {
-            return Err(StreamError::Invalid("replicas must be between 1 and 5".to_owned()));
+            return Err(StreamError::Invalid(
+                "replicas must be between 1 and 5".to_owned(),
+            ));
         }
         if self.name == self.dlq_name || self.name.is_empty() || self.dlq_name.is_empty() {
             return Err(StreamError::Invalid(

@@ -74,7 +74,9 @@ impl NatsServer {
     /// # Errors
     /// As [`start`](Self::start).
     pub async fn start_with_config(extra_config: &str) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("hookline-nats-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("hookline-nats-")
+            .tempdir()?;
         let mut server = Self {
             child: None,
             dir,
@@ -139,7 +141,11 @@ impl NatsServer {
                 self.extra_config
             ),
         )?;
-        let port = if self.port == 0 { "-1".to_owned() } else { self.port.to_string() };
+        let port = if self.port == 0 {
+            "-1".to_owned()
+        } else {
+            self.port.to_string()
+        };
         let log = std::fs::File::create(self.dir.path().join("server.log"))?;
         let child = Command::new(&binary)
             .args(["-a", "127.0.0.1", "-p", &port, "-c"])

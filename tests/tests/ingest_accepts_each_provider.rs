@@ -107,13 +107,16 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn spec(settings: &hookline_ingest::config::IngestSettings, source: &str) -> ProviderSpec {
+fn spec(
+    settings: &hookline_ingest::config::IngestSettings,
+    source: &str,
+) -> anyhow::Result<ProviderSpec> {
     settings
         .sources
         .iter()
         .find(|s| s.name == source)
         .map(|s| s.provider.clone())
-        .expect("source configured")
+        .ok_or_else(|| anyhow::anyhow!("source {source} not configured"))
 }
 
 #[tokio::test]
@@ -133,27 +136,65 @@ async fn signed_deliveries_are_persisted_and_forged_ones_rejected() -> anyhow::R
     let mut expected_messages = 0;
     for case in CASES {
         let secret = secrets.iter().find(|(s, _)| *s == case.source).unwrap().1;
-        let spec = spec(&ingest.settings, case.source);
+        let spec = spec(&ingest.settings, case.source)?;
         let body = case.body.as_bytes();
 
         // Forged: a valid signature for another body, and a signature made with another secret.
         let mut tampered = case.body.to_owned();
         tampered.push(' ');
         let headers = signed_headers(&spec, secret, tampered.as_bytes(), case.id, case.event)?;
-        let response = client.post(ingest.webhook_url(case.source)).headers(headers).body(body.to_vec()).send().await?;
-        assert_eq!(response.status(), 401, "{}: tampered body accepted", case.source);
+        let response = client
+            .post(ingest.webhook_url(case.source))
+            .headers(headers)
+            .body(body.to_vec())
+            .send()
+            .await?;
+        assert_eq!(
+            response.status(),
+            401,
+            "{}: tampered body accepted",
+            case.source
+        );
         let answer: serde_json::Value = response.json().await?;
         assert_eq!(answer["error"], "unauthorized", "{}", case.source);
-        let wrong_key = if case.source == "svix" { "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } else { "wrong" };
+        let wrong_key = if case.source == "svix" {
+            "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        } else {
+            "wrong"
+        };
         let headers = signed_headers(&spec, wrong_key, body, case.id, case.event)?;
-        let response = client.post(ingest.webhook_url(case.source)).headers(headers).body(body.to_vec()).send().await?;
-        assert_eq!(response.status(), 401, "{}: wrong secret accepted", case.source);
-        let response = client.post(ingest.webhook_url(case.source)).body(body.to_vec()).send().await?;
-        assert_eq!(response.status(), 401, "{}: unsigned request accepted", case.source);
+        let response = client
+            .post(ingest.webhook_url(case.source))
+            .headers(headers)
+            .body(body.to_vec())
+            .send()
+            .await?;
+        assert_eq!(
+            response.status(),
+            401,
+            "{}: wrong secret accepted",
+            case.source
+        );
+        let response = client
+            .post(ingest.webhook_url(case.source))
+            .body(body.to_vec())
+            .send()
+            .await?;
+        assert_eq!(
+            response.status(),
+            401,
+            "{}: unsigned request accepted",
+            case.source
+        );
 
         // Genuine.
         let headers = signed_headers(&spec, secret, body, case.id, case.event)?;
-        let response = client.post(ingest.webhook_url(case.source)).headers(headers).body(body.to_vec()).send().await?;
+        let response = client
+            .post(ingest.webhook_url(case.source))
+            .headers(headers)
+            .body(body.to_vec())
+            .send()
+            .await?;
         let status = response.status();
         let answer: serde_json::Value = response.json().await?;
         assert_eq!(status, 200, "{}: {answer}", case.source);
@@ -166,7 +207,9 @@ async fn signed_deliveries_are_persisted_and_forged_ones_rejected() -> anyhow::R
             assert_eq!(id, case.expected_id, "{}", case.source);
         }
         let stream = js.get_stream("WEBHOOKS").await?;
-        let message = stream.get_last_raw_message_by_subject(case.expected_subject).await?;
+        let message = stream
+            .get_last_raw_message_by_subject(case.expected_subject)
+            .await?;
         let headers = message.headers;
         assert_eq!(
             headers.get("Nats-Msg-Id").map(|v| v.to_string()),
@@ -174,9 +217,19 @@ async fn signed_deliveries_are_persisted_and_forged_ones_rejected() -> anyhow::R
             "{}",
             case.source
         );
-        assert_eq!(headers.get("Hookline-Source").map(|v| v.to_string()).as_deref(), Some(case.source));
+        assert_eq!(
+            headers
+                .get("Hookline-Source")
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some(case.source)
+        );
     }
     let mut stream = js.get_stream("WEBHOOKS").await?;
-    assert_eq!(stream.info().await?.state.messages, expected_messages, "only genuine deliveries are stored");
+    assert_eq!(
+        stream.info().await?.state.messages,
+        expected_messages,
+        "only genuine deliveries are stored"
+    );
     ingest.stop().await
 }

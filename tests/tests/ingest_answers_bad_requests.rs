@@ -16,13 +16,25 @@ max_body = "1KiB"
 
 async fn message_count(nats: &NatsServer) -> anyhow::Result<u64> {
     let js = async_nats::jetstream::new(nats.client().await?);
-    Ok(js.get_stream("WEBHOOKS").await?.info().await?.state.messages)
+    Ok(js
+        .get_stream("WEBHOOKS")
+        .await?
+        .info()
+        .await?
+        .state
+        .messages)
 }
 
-async fn expect_json_error(response: reqwest::Response, status: u16, code: &str) -> anyhow::Result<()> {
+async fn expect_json_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> anyhow::Result<()> {
     assert_eq!(response.status(), status);
     assert!(
-        response.headers()["content-type"].to_str()?.starts_with("application/json"),
+        response.headers()["content-type"]
+            .to_str()?
+            .starts_with("application/json"),
         "{status} without a JSON body"
     );
     let body: serde_json::Value = response.json().await?;
@@ -40,11 +52,22 @@ async fn bad_requests_get_clear_errors_and_change_nothing() -> anyhow::Result<()
     let body = br#"{"id":"evt_1","type":"charge.succeeded"}"#;
 
     // Unknown source, including traversal attempts in the path segment.
-    for path in ["/webhooks/gitlab", "/webhooks/..%2Fstripe", "/webhooks/stripe%00"] {
-        let response = client.post(ingest.url(path)).body(body.to_vec()).send().await?;
+    for path in [
+        "/webhooks/gitlab",
+        "/webhooks/..%2Fstripe",
+        "/webhooks/stripe%00",
+    ] {
+        let response = client
+            .post(ingest.url(path))
+            .body(body.to_vec())
+            .send()
+            .await?;
         expect_json_error(response, 404, "unknown_source").await?;
     }
-    let response = client.post(ingest.url("/webhooks/stripe/extra")).send().await?;
+    let response = client
+        .post(ingest.url("/webhooks/stripe/extra"))
+        .send()
+        .await?;
     expect_json_error(response, 404, "not_found").await?;
 
     // Wrong method.
@@ -53,7 +76,11 @@ async fn bad_requests_get_clear_errors_and_change_nothing() -> anyhow::Result<()
     expect_json_error(response, 405, "method_not_allowed").await?;
 
     // Missing, malformed and stale signatures: one generic 401.
-    let response = client.post(ingest.webhook_url("stripe")).body(body.to_vec()).send().await?;
+    let response = client
+        .post(ingest.webhook_url("stripe"))
+        .body(body.to_vec())
+        .send()
+        .await?;
     expect_json_error(response, 401, "unauthorized").await?;
     let response = client
         .post(ingest.webhook_url("stripe"))
@@ -67,7 +94,9 @@ async fn bad_requests_get_clear_errors_and_change_nothing() -> anyhow::Result<()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs()
         - 3600;
-    let mut request = client.post(ingest.webhook_url("stripe")).body(body.to_vec());
+    let mut request = client
+        .post(ingest.webhook_url("stripe"))
+        .body(body.to_vec());
     for (name, value) in signer.sign(body, "", "", an_hour_ago) {
         request = request.header(name, value);
     }
@@ -76,9 +105,15 @@ async fn bad_requests_get_clear_errors_and_change_nothing() -> anyhow::Result<()
     // Body over the source's limit: declared, and streamed without a length.
     let big = vec![b'x'; 4096];
     let headers = signed_headers(&spec, "whsec_test", &big, "", "")?;
-    let response = client.post(ingest.webhook_url("stripe")).headers(headers.clone()).body(big.clone()).send().await?;
+    let response = client
+        .post(ingest.webhook_url("stripe"))
+        .headers(headers.clone())
+        .body(big.clone())
+        .send()
+        .await?;
     expect_json_error(response, 413, "body_too_large").await?;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(512).map(|c| Ok(c.to_vec())).collect();
     let response = client
         .post(ingest.webhook_url("stripe"))
         .headers(headers)
@@ -88,14 +123,27 @@ async fn bad_requests_get_clear_errors_and_change_nothing() -> anyhow::Result<()
     expect_json_error(response, 413, "body_too_large").await?;
 
     // Error bodies never echo the secret.
-    let response = client.post(ingest.webhook_url("stripe")).body("whsec_test").send().await?;
+    let response = client
+        .post(ingest.webhook_url("stripe"))
+        .body("whsec_test")
+        .send()
+        .await?;
     assert!(!response.text().await?.contains("whsec_test"));
 
-    assert_eq!(message_count(&nats).await?, 0, "a rejected request reached the stream");
+    assert_eq!(
+        message_count(&nats).await?,
+        0,
+        "a rejected request reached the stream"
+    );
 
     // And a good request still works afterwards.
     let headers = signed_headers(&spec, "whsec_test", body, "", "")?;
-    let response = client.post(ingest.webhook_url("stripe")).headers(headers).body(body.to_vec()).send().await?;
+    let response = client
+        .post(ingest.webhook_url("stripe"))
+        .headers(headers)
+        .body(body.to_vec())
+        .send()
+        .await?;
     assert_eq!(response.status(), 200);
     assert_eq!(message_count(&nats).await?, 1);
     ingest.stop().await
@@ -126,7 +174,9 @@ async fn oversize_chunked_body_is_refused_without_buffering_it() -> anyhow::Resu
             break; // the server closed the connection after answering
         }
         sent += 256;
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), socket.read(&mut buf)).await {
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(1), socket.read(&mut buf)).await
+        {
             response.extend_from_slice(&buf[..n]);
             break;
         }
@@ -137,6 +187,9 @@ async fn oversize_chunked_body_is_refused_without_buffering_it() -> anyhow::Resu
     }
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
-    assert!(sent < 1 << 20, "server read {sent} bytes before refusing a 1 KiB-limited body");
+    assert!(
+        sent < 1 << 20,
+        "server read {sent} bytes before refusing a 1 KiB-limited body"
+    );
     ingest.stop().await
 }

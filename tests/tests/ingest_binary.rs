@@ -11,11 +11,17 @@ use tokio::io::AsyncReadExt;
 
 const SECRET: &str = "very-secret-signing-key-4242";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A config file, the environment to run it with, and what stderr must say.
+struct BadConfig {
+    config: String,
+    env: Vec<(&'static str, &'static str)>,
+    expected: &'static str,
 }
 
 /// Runs the binary with `config` to completion and returns (exit code, stderr).
@@ -34,39 +40,63 @@ async fn run_to_exit(config: &str, env: &[(&str, &str)]) -> anyhow::Result<(i32,
             .output(),
     )
     .await??;
-    Ok((output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned()))
+    Ok((
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
 }
 
 #[tokio::test]
 async fn bad_configuration_fails_with_one_clear_line() -> anyhow::Result<()> {
     let source = |extra: &str| {
-        format!("[[sources]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [{{ env = \"HOOKLINE_TEST_GH\" }}]\n{extra}")
+        format!(
+            "[[sources]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [{{ env = \"HOOKLINE_TEST_GH\" }}]\n{extra}"
+        )
     };
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
-        (
-            "[[sources]]\nname = \"x\"\nprovider = \"gitlab\"\nsecrets = [{ value = \"s\" }]\n".into(),
-            vec![],
-            "unknown variant `gitlab`",
-        ),
-        (source(""), vec![], "HOOKLINE_TEST_GH is not set"),
-        (
-            format!("[stream]\nmax_age = \"forever\"\n{}", source("")),
-            vec![("HOOKLINE_TEST_GH", SECRET)],
-            "invalid duration \"forever\"",
-        ),
-        (
-            format!("[ingest]\nlisten = \"nowhere\"\n{}", source("")),
-            vec![("HOOKLINE_TEST_GH", SECRET)],
-            "invalid socket address",
-        ),
-        (String::new(), vec![], "no [[sources]] configured"),
-        (
-            format!("[nats]\nurl = \"nats://127.0.0.1:1\"\nconnect_timeout = \"300ms\"\n{}", source("")),
-            vec![("HOOKLINE_TEST_GH", SECRET)],
-            "cannot connect to NATS at nats://127.0.0.1:1",
-        ),
+    let with_secret = vec![("HOOKLINE_TEST_GH", SECRET)];
+    let cases = [
+        BadConfig {
+            config:
+                "[[sources]]\nname = \"x\"\nprovider = \"gitlab\"\nsecrets = [{ value = \"s\" }]\n"
+                    .into(),
+            env: vec![],
+            expected: "unknown variant `gitlab`",
+        },
+        BadConfig {
+            config: source(""),
+            env: vec![],
+            expected: "HOOKLINE_TEST_GH is not set",
+        },
+        BadConfig {
+            config: format!("[stream]\nmax_age = \"forever\"\n{}", source("")),
+            env: with_secret.clone(),
+            expected: "invalid duration \"forever\"",
+        },
+        BadConfig {
+            config: format!("[ingest]\nlisten = \"nowhere\"\n{}", source("")),
+            env: with_secret.clone(),
+            expected: "invalid socket address",
+        },
+        BadConfig {
+            config: String::new(),
+            env: vec![],
+            expected: "no [[sources]] configured",
+        },
+        BadConfig {
+            config: format!(
+                "[nats]\nurl = \"nats://127.0.0.1:1\"\nconnect_timeout = \"300ms\"\n{}",
+                source("")
+            ),
+            env: with_secret,
+            expected: "cannot connect to NATS at nats://127.0.0.1:1",
+        },
     ];
-    for (config, env, expected) in cases {
+    for BadConfig {
+        config,
+        env,
+        expected,
+    } in cases
+    {
         let (code, stderr) = run_to_exit(&config, &env).await?;
         assert_ne!(code, 0, "started with {config}");
         let last = stderr.lines().last().unwrap_or_default();
@@ -85,7 +115,7 @@ async fn bad_configuration_fails_with_one_clear_line() -> anyhow::Result<()> {
 #[tokio::test]
 async fn serves_metrics_hides_secrets_and_drains_on_sigterm() -> anyhow::Result<()> {
     let nats = NatsServer::start().await?;
-    let (port, metrics_port) = (free_port(), free_port());
+    let (port, metrics_port) = (free_port()?, free_port()?);
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("hookline.toml");
     std::fs::write(
@@ -109,7 +139,13 @@ async fn serves_metrics_hides_secrets_and_drains_on_sigterm() -> anyhow::Result<
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
         assert!(Instant::now() < deadline, "ingest did not become ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -117,7 +153,12 @@ async fn serves_metrics_hides_secrets_and_drains_on_sigterm() -> anyhow::Result<
     let spec: hookline_signature::ProviderSpec = "github".parse()?;
     let body = br#"{"ref":"refs/heads/main"}"#;
     let headers = signed_headers(&spec, SECRET, body, "5:delivery-1", "push")?;
-    let response = client.post(format!("{base}/webhooks/github")).headers(headers).body(body.to_vec()).send().await?;
+    let response = client
+        .post(format!("{base}/webhooks/github"))
+        .headers(headers)
+        .body(body.to_vec())
+        .send()
+        .await?;
     assert_eq!(response.status(), 200);
     let response = client
         .post(format!("{base}/webhooks/github"))
@@ -128,27 +169,53 @@ async fn serves_metrics_hides_secrets_and_drains_on_sigterm() -> anyhow::Result<
     assert_eq!(response.status(), 401);
 
     // Metrics live on the admin address only.
-    assert_eq!(client.get(format!("{base}/metrics")).send().await?.status(), 404);
-    let metrics = client.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await?.text().await?;
+    assert_eq!(
+        client.get(format!("{base}/metrics")).send().await?.status(),
+        404
+    );
+    let metrics = client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     for expected in [
         "hookline_ingest_received_total{source=\"github\"} 2",
         "hookline_ingest_published_total{source=\"github\"} 1",
         "hookline_ingest_rejected_total{source=\"github\",reason=\"invalid_signature\"} 1",
         "hookline_ingest_publish_duration_seconds_bucket",
     ] {
-        assert!(metrics.contains(expected), "missing {expected:?} in\n{metrics}");
+        assert!(
+            metrics.contains(expected),
+            "missing {expected:?} in\n{metrics}"
+        );
     }
-    assert!(!metrics.contains("delivery-1"), "a webhook id became a label");
+    assert!(
+        !metrics.contains("delivery-1"),
+        "a webhook id became a label"
+    );
 
     // SIGTERM: drain and exit 0.
     let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status()?;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()?;
     assert!(status.success());
     let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await??;
     assert_eq!(exit.code(), Some(0));
     let mut logs = String::new();
-    child.stderr.take().expect("piped").read_to_string(&mut logs).await?;
-    child.stdout.take().expect("piped").read_to_string(&mut logs).await?;
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut logs)
+        .await?;
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut logs)
+        .await?;
     assert!(logs.contains("hookline-ingest stopped"), "{logs}");
     assert!(!logs.contains(SECRET), "secret in logs");
     assert!(!logs.contains(&"ab".repeat(32)), "signature in logs");

@@ -34,11 +34,24 @@ async fn five_deliveries_of_one_webhook_store_one_message() -> anyhow::Result<()
 
     // A different delivery of the same event is a new webhook.
     let other = signed_headers(&spec, "s3cret", body, "9:d1a4", "pull_request")?;
-    let response = client.post(ingest.webhook_url("github")).headers(other).body(body.to_vec()).send().await?;
+    let response = client
+        .post(ingest.webhook_url("github"))
+        .headers(other)
+        .body(body.to_vec())
+        .send()
+        .await?;
     let answer: serde_json::Value = response.json().await?;
     assert_eq!(answer["duplicate"], false);
 
     let js = async_nats::jetstream::new(nats.client().await?);
-    assert_eq!(js.get_stream("WEBHOOKS").await?.info().await?.state.messages, 2);
+    assert_eq!(
+        js.get_stream("WEBHOOKS")
+            .await?
+            .info()
+            .await?
+            .state
+            .messages,
+        2
+    );
     ingest.stop().await
 }

@@ -35,8 +35,18 @@ async fn stream_message_decodes_to_the_exact_request() -> anyhow::Result<()> {
     let mut stream = js.get_stream("WEBHOOKS").await?;
     assert_eq!(stream.info().await?.state.messages, 1);
     let message = stream.direct_get(1).await?;
-    assert_eq!(message.subject.as_str(), "webhooks.github.push______$JS_API");
-    assert_eq!(message.headers.get("Hookline-Event").map(|v| v.to_string()).as_deref(), Some(hostile_event));
+    assert_eq!(
+        message.subject.as_str(),
+        "webhooks.github.push______$JS_API"
+    );
+    assert_eq!(
+        message
+            .headers
+            .get("Hookline-Event")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some(hostile_event)
+    );
 
     let envelope = Envelope::decode(message.payload)?;
     assert_eq!(envelope.body.as_ref(), body.as_slice());
@@ -46,12 +56,20 @@ async fn stream_message_decodes_to_the_exact_request() -> anyhow::Result<()> {
     assert_eq!(envelope.scheme, "github");
     assert_eq!(envelope.content_type, "application/octet-stream");
     let received = envelope.received_at.expect("received_at set");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
     assert!((now - received.seconds).abs() < 60);
     let names: Vec<&str> = envelope.headers.iter().map(|h| h.name.as_str()).collect();
     assert!(names.contains(&"x-github-delivery"), "{names:?}");
     assert!(names.contains(&"x-github-event"), "{names:?}");
-    assert!(!names.contains(&"x-hub-signature-256"), "signature stored: {names:?}");
-    assert!(!names.contains(&"authorization"), "credentials stored: {names:?}");
+    assert!(
+        !names.contains(&"x-hub-signature-256"),
+        "signature stored: {names:?}"
+    );
+    assert!(
+        !names.contains(&"authorization"),
+        "credentials stored: {names:?}"
+    );
     ingest.stop().await
 }

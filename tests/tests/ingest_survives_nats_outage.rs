@@ -19,11 +19,17 @@ async fn outage_gives_503_then_recovers_without_loss() -> anyhow::Result<()> {
     )?;
     let spec = config.sources[0].provider.clone();
     let ingest = TestIngest::start(config).await?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()?;
     let send = |id: String| {
         let body = format!(r#"{{"order":"{id}"}}"#).into_bytes();
         let headers = signed_headers(&spec, "k", &body, &id, "orders/create").unwrap();
-        client.post(ingest.webhook_url("shop")).headers(headers).body(body).send()
+        client
+            .post(ingest.webhook_url("shop"))
+            .headers(headers)
+            .body(body)
+            .send()
     };
 
     let mut acknowledged = Vec::new();
@@ -32,21 +38,39 @@ async fn outage_gives_503_then_recovers_without_loss() -> anyhow::Result<()> {
         assert_eq!(send(id.clone()).await?.status(), 200);
         acknowledged.push(id);
     }
-    assert_eq!(client.get(ingest.url("/readyz")).send().await?.status(), 200);
+    assert_eq!(
+        client.get(ingest.url("/readyz")).send().await?.status(),
+        200
+    );
 
     nats.stop().await?;
     let mut unavailable = 0;
     for n in 0..10 {
         let started = Instant::now();
         let response = send(format!("during-{n}")).await?;
-        assert_eq!(response.status(), 503, "answered {} while NATS is down", response.status());
+        assert_eq!(
+            response.status(),
+            503,
+            "answered {} while NATS is down",
+            response.status()
+        );
         assert_eq!(response.headers()["retry-after"], "7");
-        assert!(started.elapsed() < Duration::from_secs(3), "503 took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "503 took {:?}",
+            started.elapsed()
+        );
         unavailable += 1;
     }
     assert_eq!(unavailable, 10);
-    assert_eq!(client.get(ingest.url("/readyz")).send().await?.status(), 503);
-    assert_eq!(client.get(ingest.url("/healthz")).send().await?.status(), 200);
+    assert_eq!(
+        client.get(ingest.url("/readyz")).send().await?.status(),
+        503
+    );
+    assert_eq!(
+        client.get(ingest.url("/healthz")).send().await?.status(),
+        200
+    );
 
     nats.restart().await?;
     // Ingest reconnects by itself; keep offering one webhook until it is taken.
@@ -58,7 +82,10 @@ async fn outage_gives_503_then_recovers_without_loss() -> anyhow::Result<()> {
             break;
         }
         assert_eq!(response.status(), 503);
-        assert!(Instant::now() < deadline, "ingest did not recover within 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "ingest did not recover within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for n in 1..10 {
@@ -77,11 +104,18 @@ async fn outage_gives_503_then_recovers_without_loss() -> anyhow::Result<()> {
     let mut messages = consumer.fetch().max_messages(1000).messages().await?;
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| anyhow::anyhow!(e))?;
-        let id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.to_string());
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string());
         ids.insert(id.unwrap_or_default());
     }
     for id in &acknowledged {
-        assert!(ids.contains(&format!("shop:{id}")), "acknowledged {id} is missing");
+        assert!(
+            ids.contains(&format!("shop:{id}")),
+            "acknowledged {id} is missing"
+        );
     }
     ingest.stop().await
 }

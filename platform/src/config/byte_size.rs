@@ -19,7 +19,8 @@ impl ByteSize {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (digits, unit) = text.split_at(split);
-        let bad = || format!("invalid size {text:?}; use e.g. 65536, \"512KiB\", \"1MiB\", \"10MB\"");
+        let bad =
+            || format!("invalid size {text:?}; use e.g. 65536, \"512KiB\", \"1MiB\", \"10MB\"");
         let number: u64 = digits.parse().map_err(|_| bad())?;
         let factor: u64 = match unit.trim() {
             "" | "B" => 1,
