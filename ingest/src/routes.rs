@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::challenge::{ChallengeReply, handshake};
 use crate::envelope::{self, VerifiedRequest};
 use crate::error::{IngestError, plain};
 use crate::publish::Outgoing;
@@ -46,12 +47,16 @@ pub fn admin_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The 200 answer.
+/// The 200 answers: a persisted webhook, or a provider handshake's reply.
 #[derive(Debug, Serialize)]
-struct Accepted {
-    id: String,
-    duplicate: bool,
-    sequence: u64,
+#[serde(untagged)]
+enum Accepted {
+    Persisted {
+        id: String,
+        duplicate: bool,
+        sequence: u64,
+    },
+    Handshake(ChallengeReply),
 }
 
 async fn receive(
@@ -110,6 +115,9 @@ async fn accept(
         .verify(&request, received_at)
         .map_err(IngestError::Unauthorized)?;
     source.metrics.verified.increment(1);
+    if let Some(reply) = handshake(source.verifier.scheme(), &body) {
+        return Ok(Accepted::Handshake(reply));
+    }
 
     let id = verified
         .id
@@ -167,7 +175,7 @@ async fn accept(
                 duplicate = persisted.duplicate,
                 "persisted"
             );
-            Ok(Accepted {
+            Ok(Accepted::Persisted {
                 id: envelope.id,
                 duplicate: persisted.duplicate,
                 sequence: persisted.sequence,

@@ -233,3 +233,49 @@ async fn signed_deliveries_are_persisted_and_forged_ones_rejected() -> anyhow::R
     );
     ingest.stop().await
 }
+
+#[tokio::test]
+async fn slack_url_verification_is_answered_not_published() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let ingest = TestIngest::start(settings(&nats.url(), SOURCES)?).await?;
+    let spec = spec(&ingest.settings, "slack")?;
+    let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let client = reqwest::Client::new();
+
+    let forged = client
+        .post(ingest.webhook_url("slack"))
+        .body(body.to_vec())
+        .send()
+        .await?;
+    assert_eq!(
+        forged.status(),
+        401,
+        "an unsigned handshake must not be answered"
+    );
+
+    let headers = signed_headers(&spec, "8f742231b10e8888abcd99yyyzzz85a5", body, "", "")?;
+    let response = client
+        .post(ingest.webhook_url("slack"))
+        .headers(headers)
+        .body(body.to_vec())
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await?;
+    assert_eq!(
+        answer,
+        serde_json::json!({ "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" })
+    );
+
+    let js = async_nats::jetstream::new(nats.client().await?);
+    assert_eq!(
+        js.get_stream("WEBHOOKS")
+            .await?
+            .info()
+            .await?
+            .state
+            .messages,
+        0
+    );
+    ingest.stop().await
+}
