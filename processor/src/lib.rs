@@ -1,1 +1,98 @@
-//! placeholder
+//! Hookline's processor: the second half of the pipeline. Each processor
+//! group is one durable JetStream pull consumer on the `WEBHOOKS` stream;
+//! any number of instances of a group share its messages. Every message is
+//! decoded into the protobuf [`Envelope`](hookline_proto::Envelope) and given
+//! to a [`Handler`]; the runtime turns the handler's [`Outcome`] into an ack,
+//! a nak with exponential backoff, or a dead letter in `WEBHOOKS_DLQ`, and an
+//! idempotency record makes a webhook handled once per group.
+//!
+//! ```text
+//! WEBHOOKS ──pull (batch ≈ concurrency)──▶ run ──permit──▶ worker ──▶ Handler::handle
+//!                                            │               │  KV record: claimed → retrying/done
+//!                                            │               ├─ Success   → done record, ack
+//!                                            │               ├─ Retry     → retrying record, nak(delay)
+//!                                            │               └─ Permanent / last attempt / undecodable
+//!                                            │                            → publish dlq.<group>.<source>.<event>,
+//!                                            ▼                              await PubAck, term
+//!                                    gauges every 5 s
+//! ```
+//!
+//! # Entry points
+//! - [`run`]: one processor instance until a [`CancellationToken`](tokio_util::sync::CancellationToken) is cancelled.
+//! - [`Handler`], [`Webhook`], [`Delivery`], [`Outcome`]: what application code implements.
+//! - [`Config`] / [`ProcessorConfig`]: the `[processor]` section and what else the binary reads.
+//! - [`handlers`]: the built-in `http` and `file` handlers; [`admin`]: `/metrics`, `/healthz`, `/readyz`.
+//!
+//! # Redelivery and backoff
+//! The consumer has no server-side `BackOff` (it would overwrite `ack_wait`
+//! and skew nak delays). After attempt `n` fails, the worker naks with
+//! `delay(n) = min(initial · 2^(n-1), max)` ±10 % jitter, or with the
+//! handler's own `Retry-After` capped at `max`.
+//!
+//! Deliveries that *time out* (the instance crashed, froze or lost its
+//! connection, so neither an ack nor an in-progress ack arrived within
+//! `ack_wait`) are redelivered by the server after `ack_wait`, with no delay
+//! of ours. They are spaced by a **gate**: before running a handler, the
+//! worker reads the webhook's idempotency record. A `claimed` record of the
+//! same stream message means the previous attempt never settled; the next
+//! attempt may start `max(ack_wait, delay(n))` after the claim was last
+//! renewed (the server's timestamp of that revision), and an earlier
+//! delivery is nak'd with the remaining time. A `retrying` record carries the
+//! delay that was scheduled, and the gate enforces it too (e.g. when the nak
+//! itself was lost). So timeouts back off exponentially once `delay(n)`
+//! exceeds `ack_wait`. A gated delivery counts as a delivery.
+//!
+//! `max_deliver` is the number of handler attempts; the consumer's server
+//! `MaxDeliver` is `max_deliver + 1`. The extra delivery exists only after a
+//! last attempt that timed out (or was gated): it is dead-lettered without
+//! running the handler. Without it, the server would silently stop
+//! redelivering a message whose last attempt crashed.
+//!
+//! # Handled once
+//! Records live in a KV bucket (history 1, `max_age` = `idempotency_ttl`),
+//! keyed `<group>.<encoded source:id>` (see [`idempotency`]). Before the
+//! handler runs, the worker *claims* the webhook with a compare-and-set
+//! write; while the handler runs, every `ack_wait / 3` it sends an
+//! in-progress ack and renews the claim (the lease is `ack_wait`). A claim
+//! whose owner died simply stops being renewed and lapses. After success the
+//! record becomes `done`: a later delivery of the same id (a provider retry
+//! hours later, a replay, a publish past the stream's duplicate window) is
+//! acked as a duplicate without running the handler. Two deliveries of one
+//! id never run concurrently: the second sees the live claim of the first
+//! and is acked as a duplicate, because the first is still pending in the
+//! consumer and will end handled or dead-lettered. After a dead letter the
+//! record is removed, so a provider retry or a re-drive starts fresh.
+//!
+//! What this does **not** promise: if an instance dies after the handler's
+//! side effect but before the `done` record is written, or stalls longer
+//! than a lease while its claim is taken over, the handler runs again.
+//! Downstream side effects must be idempotent on [`Webhook::idempotency_key`]
+//! (the `http` handler sends it as `Idempotency-Key`).
+//!
+//! # Failures and shutdown
+//! A panicking handler is a retryable failure (each call runs in its own
+//! task); a call running past `handler_timeout` is aborted and retried. On
+//! shutdown, [`run`] stops pulling, naks the messages it had received but
+//! not started, gives running handlers `drain_timeout` to finish (then
+//! releases them for immediate redelivery), waits for its workers, and
+//! flushes the connection.
+
+pub mod admin;
+mod backoff;
+pub mod config;
+mod consumer;
+pub mod dead_letter;
+mod error;
+mod handler;
+pub mod handlers;
+pub mod idempotency;
+pub mod metrics;
+mod runtime;
+mod worker;
+
+pub use backoff::Backoff;
+pub use config::{BackoffConfig, Config, HandlerConfig, ProcessorConfig};
+pub use consumer::consumer_config;
+pub use error::Error;
+pub use handler::{Delivery, Handler, Outcome, Webhook};
+pub use runtime::run;

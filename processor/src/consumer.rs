@@ -1,0 +1,64 @@
+//! The group's durable pull consumer and the pull stream read from it.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::stream::Stream;
+
+use crate::Error;
+use crate::config::ProcessorConfig;
+
+/// How long one pull request waits on the server before it is renewed.
+const PULL_EXPIRES: Duration = Duration::from_secs(30);
+/// Idle heartbeat of a pull request: a silent server is noticed within ~2×.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// The consumer configuration of a group: durable, explicit ack, `ack_wait`,
+/// server `MaxDeliver` = `max_deliver + 1`, the filter subjects, and **no**
+/// server-side `BackOff` (delays are computed client-side and sent as nak
+/// delays, see the crate docs).
+pub fn consumer_config(config: &ProcessorConfig) -> pull::Config {
+    pull::Config {
+        durable_name: Some(config.group.clone()),
+        description: Some(format!("Hookline processor group {}", config.group)),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: config.ack_wait,
+        max_deliver: config.server_max_deliver(),
+        filter_subjects: config.subjects.clone(),
+        max_ack_pending: i64::try_from(config.max_ack_pending).unwrap_or(i64::MAX),
+        backoff: Vec::new(),
+        ..Default::default()
+    }
+}
+
+/// Creates the group's consumer, or updates it to `config` (every instance
+/// of a group does this at start; identical configs make it a no-op).
+pub(crate) async fn ensure(
+    stream: &Stream,
+    config: &ProcessorConfig,
+) -> Result<PullConsumer, Error> {
+    stream
+        .create_consumer(consumer_config(config))
+        .await
+        .map_err(|source| Error::Consumer {
+            group: config.group.clone(),
+            stream: stream.cached_info().config.name.clone(),
+            source,
+        })
+}
+
+/// A pull stream asking for about `concurrency` messages at a time, so that
+/// few messages wait client-side while their `ack_wait` runs.
+pub(crate) async fn messages(
+    consumer: &PullConsumer,
+    concurrency: usize,
+) -> Result<pull::Stream, async_nats::jetstream::consumer::StreamError> {
+    consumer
+        .stream()
+        .max_messages_per_batch(concurrency)
+        .expires(PULL_EXPIRES)
+        .heartbeat(PULL_HEARTBEAT)
+        .messages()
+        .await
+}

@@ -1,0 +1,138 @@
+//! Dead letters: a copy of the original message in `WEBHOOKS_DLQ`, on
+//! `dlq.<group>.<source>.<event>`, with the original payload bytes
+//! unchanged, `Nats-Msg-Id` = `<group>:<original Nats-Msg-Id>` (so two
+//! groups can dead-letter one webhook, and a repeated publish is deduped)
+//! and the `Hookline-Dlq-*` headers.
+
+use async_nats::HeaderMap;
+use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::jetstream::{self, context::PublishError, message::PublishMessage};
+use bytes::Bytes;
+use hookline_platform::contract::{
+    DLQ_SUBJECT_PREFIX, HEADER_DLQ_ATTEMPTS, HEADER_DLQ_GROUP, HEADER_DLQ_REASON,
+    HEADER_DLQ_STREAM_SEQ, HEADER_EVENT, HEADER_SOURCE, SUBJECT_PREFIX, UNKNOWN_EVENT,
+};
+
+/// Longest reason kept in the header.
+const MAX_REASON_LEN: usize = 1024;
+
+/// `dlq.<group>.<source>.<event>` for a message on `webhooks.<source>.<event>`.
+pub fn dlq_subject(group: &str, original_subject: &str) -> String {
+    let rest = original_subject
+        .strip_prefix(SUBJECT_PREFIX)
+        .and_then(|r| r.strip_prefix('.'))
+        .unwrap_or_default();
+    match rest.split_once('.') {
+        Some((source, event)) if !source.is_empty() && !event.is_empty() => {
+            format!("{DLQ_SUBJECT_PREFIX}.{group}.{source}.{event}")
+        }
+        _ if !rest.is_empty() && !rest.contains('.') => {
+            format!("{DLQ_SUBJECT_PREFIX}.{group}.{rest}.{UNKNOWN_EVENT}")
+        }
+        _ => format!("{DLQ_SUBJECT_PREFIX}.{group}.{UNKNOWN_EVENT}.{UNKNOWN_EVENT}"),
+    }
+}
+
+/// The `Nats-Msg-Id` of a dead letter.
+pub fn dlq_message_id(group: &str, original_msg_id: Option<&str>, stream_sequence: u64) -> String {
+    match original_msg_id {
+        Some(id) if !id.is_empty() => format!("{group}:{id}"),
+        _ => format!("{group}:seq-{stream_sequence}"),
+    }
+}
+
+/// One message to dead-letter.
+pub(crate) struct DeadLetter<'a> {
+    pub(crate) group: &'a str,
+    pub(crate) reason: &'a str,
+    pub(crate) attempts: u32,
+    pub(crate) stream_sequence: u64,
+    pub(crate) subject: &'a str,
+    pub(crate) headers: Option<&'a HeaderMap>,
+    pub(crate) payload: Bytes,
+}
+
+impl DeadLetter<'_> {
+    /// Publishes the dead letter and waits for the DLQ stream's PubAck.
+    pub(crate) async fn publish(self, js: &jetstream::Context) -> Result<(), PublishError> {
+        let header = |name: &str| {
+            self.headers
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
+        let original_id = header(NATS_MESSAGE_ID.as_ref());
+        let mut message = PublishMessage::build()
+            .message_id(dlq_message_id(
+                self.group,
+                original_id.as_deref(),
+                self.stream_sequence,
+            ))
+            .header(HEADER_DLQ_REASON, header_safe(self.reason))
+            .header(HEADER_DLQ_ATTEMPTS, self.attempts.to_string())
+            .header(HEADER_DLQ_GROUP, self.group)
+            .header(HEADER_DLQ_STREAM_SEQ, self.stream_sequence.to_string());
+        for name in [HEADER_SOURCE, HEADER_EVENT] {
+            if let Some(value) = header(name) {
+                message = message.header(name, value);
+            }
+        }
+        let subject = dlq_subject(self.group, self.subject);
+        js.send_publish(subject, message.payload(self.payload))
+            .await?
+            .await?;
+        Ok(())
+    }
+}
+
+/// One line of printable text, at most [`MAX_REASON_LEN`] bytes.
+fn header_safe(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len().min(MAX_REASON_LEN));
+    for c in reason.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > MAX_REASON_LEN {
+            break;
+        }
+        out.push(c);
+    }
+    out.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_keep_source_and_event() {
+        assert_eq!(
+            dlq_subject("billing", "webhooks.stripe.invoice_paid"),
+            "dlq.billing.stripe.invoice_paid"
+        );
+        assert_eq!(
+            dlq_subject("billing", "webhooks.stripe"),
+            "dlq.billing.stripe.unknown"
+        );
+        assert_eq!(
+            dlq_subject("billing", "orders.x"),
+            "dlq.billing.unknown.unknown"
+        );
+        assert_eq!(
+            dlq_subject("billing", "webhooks.a.b.c"),
+            "dlq.billing.a.b.c"
+        );
+    }
+
+    #[test]
+    fn message_ids_are_scoped_by_group() {
+        assert_eq!(
+            dlq_message_id("billing", Some("stripe:evt_1"), 9),
+            "billing:stripe:evt_1"
+        );
+        assert_eq!(dlq_message_id("billing", None, 9), "billing:seq-9");
+    }
+
+    #[test]
+    fn reasons_are_one_bounded_line() {
+        assert_eq!(header_safe("bad\r\nthing\0"), "bad  thing");
+        assert_eq!(header_safe(&"é".repeat(2_000)).len(), MAX_REASON_LEN);
+    }
+}

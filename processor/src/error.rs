@@ -1,0 +1,56 @@
+//! The processor's one error type: what stopped it from starting or running.
+//! Per-message failures are not errors: they become retries or dead letters.
+
+use std::path::PathBuf;
+
+use async_nats::jetstream::context::{CreateKeyValueError, GetStreamError};
+use async_nats::jetstream::stream::ConsumerError;
+
+/// Why the processor cannot start (or had to stop).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value breaks a rule; the message names the key.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A stream the processor needs does not exist or cannot be read.
+    #[error("stream {name} is not available (declare it first, e.g. with StreamConfig::ensure)")]
+    Stream {
+        /// The stream.
+        name: String,
+        /// The JetStream error.
+        #[source]
+        source: GetStreamError,
+    },
+    /// The group's durable consumer could not be created or updated.
+    #[error("cannot create or update consumer {group} on stream {stream}")]
+    Consumer {
+        /// The group (consumer name).
+        group: String,
+        /// The stream.
+        stream: String,
+        /// The JetStream error.
+        #[source]
+        source: ConsumerError,
+    },
+    /// The idempotency KV bucket could not be created or opened.
+    #[error("cannot open idempotency bucket {bucket}")]
+    IdempotencyBucket {
+        /// The bucket.
+        bucket: String,
+        /// The JetStream error.
+        #[source]
+        source: CreateKeyValueError,
+    },
+    /// The `file` handler's output cannot be opened.
+    #[error("cannot open handler output file {path}")]
+    HandlerFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `http` handler's client cannot be built.
+    #[error("cannot build the HTTP handler's client")]
+    HttpClient(#[source] reqwest::Error),
+}

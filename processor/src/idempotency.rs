@@ -1,0 +1,462 @@
+//! Idempotency records: one JetStream KV entry per (group, webhook id) that
+//! says whether the webhook is being handled (`claimed`, with a lease),
+//! waiting for its next attempt (`retrying`) or `done`.
+//!
+//! Keys are `<group>.<encoded id>`, where the id is `<source>:<provider id>`
+//! with every byte outside `[A-Za-z0-9_-]` written as `=XX` (upper-case hex):
+//! `stripe:evt_1` → `billing.stripe=3Aevt_1`. The encoding is reversible
+//! ([`decode_id`]) and always a valid KV key, whatever the provider sends.
+//!
+//! Values are small JSON objects (`{"state":"claimed","seq":7,"attempt":2,
+//! "owner":"…"}`). Time comes from the server: a record's age is measured
+//! from the server timestamp of its latest revision, so instances never
+//! compare each other's clocks (only their own against the server's).
+//!
+//! Every write is a compare-and-set on the revision read, so two instances
+//! cannot both claim one webhook; a claim is renewed with each in-progress
+//! ack, and an instance that crashed stops renewing, so its claim lapses
+//! after one lease (`ack_wait`).
+
+use std::time::{Duration, SystemTime};
+
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::backoff::Backoff;
+
+/// The KV key of webhook `dedup_id` (`<source>:<id>`) in `group`.
+pub fn record_key(group: &str, dedup_id: &str) -> String {
+    format!("{group}.{}", encode_id(dedup_id))
+}
+
+/// Encodes any text as a KV key token: `[A-Za-z0-9_-]` kept, every other
+/// byte as `=XX`. Never empty (an empty id becomes `=`).
+pub fn encode_id(id: &str) -> String {
+    if id.is_empty() {
+        return "=".to_owned();
+    }
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("={byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Reverses [`encode_id`]; `None` for text it cannot have produced.
+pub fn decode_id(encoded: &str) -> Option<String> {
+    if encoded == "=" {
+        return Some(String::new());
+    }
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            let hex = encoded.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The state of one webhook in one group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(crate) enum Record {
+    /// Attempt `attempt` of stream message `seq` is running on `owner`;
+    /// the claim lapses one lease after its latest revision.
+    Claimed {
+        seq: u64,
+        attempt: u32,
+        owner: String,
+    },
+    /// Attempt `attempt` of `seq` failed; the next may start `delay_ms`
+    /// after this revision was written.
+    Retrying {
+        seq: u64,
+        attempt: u32,
+        delay_ms: u64,
+    },
+    /// Handled (by attempt `attempt` of `seq`).
+    Done { seq: u64, attempt: u32 },
+}
+
+impl Record {
+    fn encode(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+    }
+}
+
+/// The latest revision of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Current {
+    /// `None` when the value is not a record this version understands.
+    pub(crate) record: Option<Record>,
+    pub(crate) revision: u64,
+    /// The server's timestamp of this revision.
+    pub(crate) written: SystemTime,
+}
+
+/// What to do with a delivery, given the webhook's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Claim (create when `revision` is `None`, else compare-and-set) and run.
+    Run { revision: Option<u64> },
+    /// Already handled, or owned by another live delivery: ack without running.
+    Duplicate,
+    /// Too early (backoff not yet elapsed, or a live claim): nak with this delay.
+    Wait(Duration),
+}
+
+/// A gate wait shorter than this fraction of the scheduled delay (at most
+/// [`MAX_TOLERANCE`]) is not worth a redelivery: it is clock skew between
+/// this host and the server, or scheduling noise.
+const TOLERANCE_DIVISOR: u32 = 4;
+/// The largest wait that is still ignored as noise.
+const MAX_TOLERANCE: Duration = Duration::from_millis(250);
+
+/// Decides what delivery `seq` does, from the record as read at `now`.
+///
+/// - no record → run;
+/// - `done` → duplicate;
+/// - a record of another message `seq'` (the same webhook published again
+///   past the stream's duplicate window) that is still live → duplicate:
+///   `seq'` is pending in this consumer and ends handled or dead-lettered;
+///   a stale one (its owner gone for longer than a lease plus its backoff)
+///   is taken over;
+/// - this message's own record is the backoff gate: `retrying` waits until
+///   its delay has passed since it was written; `claimed` means the previous
+///   attempt timed out (crash, freeze, partition), so the next attempt waits
+///   until `max(lease, delay(attempt))` after the claim was last renewed.
+pub(crate) fn decide(
+    current: Option<&Current>,
+    seq: u64,
+    now: SystemTime,
+    lease: Duration,
+    backoff: &Backoff,
+) -> Decision {
+    let Some(current) = current else {
+        return Decision::Run { revision: None };
+    };
+    let take_over = Decision::Run {
+        revision: Some(current.revision),
+    };
+    let Some(record) = &current.record else {
+        return take_over;
+    };
+    let since = |delay: Duration| {
+        let earliest = current.written + delay;
+        let wait = earliest.duration_since(now).unwrap_or_default();
+        // A server clock far ahead of ours must not park a message for long.
+        wait.min(lease + backoff.max())
+    };
+    let wait_or_run = |scheduled: Duration| {
+        let wait = since(scheduled);
+        if wait <= (scheduled / TOLERANCE_DIVISOR).min(MAX_TOLERANCE) {
+            take_over.clone()
+        } else {
+            Decision::Wait(wait)
+        }
+    };
+    match record {
+        Record::Done { .. } => Decision::Duplicate,
+        Record::Claimed {
+            seq: other,
+            attempt,
+            ..
+        } if *other != seq => {
+            let live = lease + backoff.delay(*attempt) + lease;
+            if since(live).is_zero() {
+                take_over
+            } else {
+                Decision::Duplicate
+            }
+        }
+        Record::Retrying {
+            seq: other,
+            delay_ms,
+            ..
+        } if *other != seq => {
+            let live = Duration::from_millis(*delay_ms) + lease;
+            if since(live).is_zero() {
+                take_over
+            } else {
+                Decision::Duplicate
+            }
+        }
+        Record::Claimed { attempt, .. } => wait_or_run(lease.max(backoff.delay(*attempt))),
+        Record::Retrying { delay_ms, .. } => wait_or_run(Duration::from_millis(*delay_ms)),
+    }
+}
+
+/// Why a record could not be written.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    /// Someone else wrote first (the compare-and-set failed).
+    Conflict,
+    /// The store did not answer or refused.
+    Store(async_nats::Error),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Conflict => f.write_str("the record changed concurrently"),
+            Self::Store(e) => write!(f, "idempotency store error: {e}"),
+        }
+    }
+}
+
+/// The idempotency bucket.
+#[derive(Clone)]
+pub(crate) struct Store {
+    kv: kv::Store,
+}
+
+impl Store {
+    /// Creates the bucket, or updates it to `ttl` and `replicas`.
+    pub(crate) async fn open(
+        js: &jetstream::Context,
+        bucket: &str,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<Self, jetstream::context::CreateKeyValueError> {
+        let kv = js
+            .create_or_update_key_value(kv::Config {
+                bucket: bucket.to_owned(),
+                description: "Hookline processor idempotency records".to_owned(),
+                history: 1,
+                max_age: ttl,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await?;
+        Ok(Self { kv })
+    }
+
+    /// The latest revision of `key`, `None` when absent or deleted.
+    pub(crate) async fn read(&self, key: &str) -> Result<Option<Current>, kv::EntryError> {
+        let Some(entry) = self.kv.entry(key).await? else {
+            return Ok(None);
+        };
+        if matches!(
+            entry.operation,
+            kv::Operation::Delete | kv::Operation::Purge
+        ) {
+            return Ok(None);
+        }
+        let nanos = entry.created.unix_timestamp_nanos();
+        let written = u64::try_from(nanos)
+            .map(|n| SystemTime::UNIX_EPOCH + Duration::from_nanos(n))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let record = serde_json::from_slice(&entry.value).ok();
+        if record.is_none() {
+            tracing::warn!(key, "unreadable idempotency record; it will be overwritten");
+        }
+        Ok(Some(Current {
+            record,
+            revision: entry.revision,
+            written,
+        }))
+    }
+
+    /// Writes `record`: a create when `revision` is `None`, else a
+    /// compare-and-set on `revision`. Returns the new revision.
+    pub(crate) async fn write(
+        &self,
+        key: &str,
+        revision: Option<u64>,
+        record: &Record,
+    ) -> Result<u64, WriteError> {
+        match revision {
+            None => self
+                .kv
+                .create(key, record.encode())
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::CreateErrorKind::AlreadyExists => WriteError::Conflict,
+                    _ => WriteError::Store(e.into()),
+                }),
+            Some(revision) => self
+                .kv
+                .update(key, record.encode(), revision)
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::UpdateErrorKind::WrongLastRevision => WriteError::Conflict,
+                    _ => WriteError::Store(e.into()),
+                }),
+        }
+    }
+
+    /// Deletes `key` if it is still at `revision` (after a dead letter, so a
+    /// later provider retry or a re-drive gets a fresh start).
+    pub(crate) async fn forget(&self, key: &str, revision: u64) -> Result<(), WriteError> {
+        self.kv
+            .delete_expect_revision(key, Some(revision))
+            .await
+            .map_err(|e| match e.kind() {
+                kv::UpdateErrorKind::WrongLastRevision => WriteError::Conflict,
+                _ => WriteError::Store(e.into()),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BackoffConfig;
+
+    #[test]
+    fn any_id_becomes_a_valid_reversible_key() {
+        let ids = [
+            "stripe:evt_1",
+            "github:12345:7b1c-…",
+            "a.b.c",
+            "*>",
+            " spaces and\nnewlines ",
+            "",
+            "ümlaut/€",
+            "=3A",
+            "sha256:0123abcdef",
+        ];
+        for id in ids {
+            let key = record_key("billing", id);
+            assert!(
+                key.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-/_=.".contains(&b)),
+                "{key}"
+            );
+            assert!(!key.ends_with('.') && !key.contains(".."), "{key}");
+            let encoded = key.strip_prefix("billing.").unwrap();
+            assert!(!encoded.contains('.'), "{key}");
+            assert_eq!(decode_id(encoded).as_deref(), Some(id), "{key}");
+        }
+        assert_eq!(
+            record_key("billing", "stripe:evt_1"),
+            "billing.stripe=3Aevt_1"
+        );
+        assert_eq!(decode_id("=ZZ"), None);
+        assert_eq!(decode_id("abc="), None);
+    }
+
+    fn backoff() -> Backoff {
+        Backoff::new(BackoffConfig {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        })
+    }
+
+    fn at(record: Record, age_ms: u64, now: SystemTime) -> Current {
+        Current {
+            record: Some(record),
+            revision: 7,
+            written: now - Duration::from_millis(age_ms),
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let now = SystemTime::now();
+        let lease = Duration::from_secs(10);
+        let b = backoff();
+        let decide = |c: Option<Current>| decide(c.as_ref(), 5, now, lease, &b);
+        let run = Decision::Run { revision: Some(7) };
+        let claimed = |seq, attempt| Record::Claimed {
+            seq,
+            attempt,
+            owner: "x".into(),
+        };
+        let retrying = |seq, delay_ms| Record::Retrying {
+            seq,
+            attempt: 1,
+            delay_ms,
+        };
+
+        assert_eq!(decide(None), Decision::Run { revision: None });
+        assert_eq!(
+            decide(Some(at(Record::Done { seq: 1, attempt: 1 }, 0, now))),
+            Decision::Duplicate
+        );
+        assert_eq!(
+            decide(Some(Current {
+                record: None,
+                revision: 7,
+                written: now
+            })),
+            run
+        );
+
+        // Own retry record: the gate waits out the remaining delay.
+        assert_eq!(
+            decide(Some(at(retrying(5, 2_000), 500, now))),
+            Decision::Wait(Duration::from_millis(1_500))
+        );
+        assert_eq!(decide(Some(at(retrying(5, 2_000), 2_000, now))), run);
+        assert_eq!(
+            decide(Some(at(retrying(5, 2_000), 1_800, now))),
+            run,
+            "within the skew tolerance"
+        );
+        assert_eq!(decide(Some(at(retrying(5, 0), 0, now))), run);
+
+        // Own claim = the previous attempt timed out: max(lease, delay(attempt)) from the last renewal.
+        assert_eq!(decide(Some(at(claimed(5, 1), 10_000, now))), run);
+        assert_eq!(
+            decide(Some(at(claimed(5, 1), 4_000, now))),
+            Decision::Wait(Duration::from_secs(6))
+        );
+        assert_eq!(
+            decide(Some(at(claimed(5, 5), 10_000, now))),
+            Decision::Wait(Duration::from_secs(6))
+        );
+        assert_eq!(decide(Some(at(claimed(5, 5), 16_000, now))), run);
+
+        // Another message of the same webhook: live → duplicate, stale → take over.
+        assert_eq!(
+            decide(Some(at(claimed(4, 1), 1_000, now))),
+            Decision::Duplicate
+        );
+        assert_eq!(decide(Some(at(claimed(4, 1), 22_000, now))), run);
+        assert_eq!(
+            decide(Some(at(retrying(4, 5_000), 1_000, now))),
+            Decision::Duplicate
+        );
+        assert_eq!(decide(Some(at(retrying(4, 5_000), 16_000, now))), run);
+
+        // A server clock far ahead never parks a message for longer than lease + max.
+        let future = Current {
+            record: Some(retrying(5, 1_000)),
+            revision: 7,
+            written: now + Duration::from_secs(3_600),
+        };
+        assert_eq!(
+            decide(Some(future)),
+            Decision::Wait(lease + Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn records_round_trip_as_small_json() {
+        let record = Record::Claimed {
+            seq: 7,
+            attempt: 2,
+            owner: "abc".into(),
+        };
+        let bytes = record.encode();
+        assert_eq!(
+            &bytes[..],
+            br#"{"state":"claimed","seq":7,"attempt":2,"owner":"abc"}"#
+        );
+        assert_eq!(serde_json::from_slice::<Record>(&bytes).unwrap(), record);
+    }
+}

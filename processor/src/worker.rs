@@ -1,0 +1,461 @@
+//! One delivery, start to finish: decode, consult the idempotency record
+//! (duplicate? backoff gate?), claim, run the handler under supervision
+//! (in-progress acks, claim renewal, timeout, panic, shutdown), then settle:
+//! ack, nak with backoff, or dead-letter and term. This is the one place
+//! that decides how a message is acknowledged.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_nats::jetstream::{self, AckKind};
+use hookline_proto::{Envelope, Message as _};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span};
+
+use crate::backoff::Backoff;
+use crate::config::ProcessorConfig;
+use crate::dead_letter::DeadLetter;
+use crate::handler::{Delivery, Handler, Outcome, Webhook};
+use crate::idempotency::{self, Current, Decision, Record, Store, WriteError};
+use crate::metrics::{self, Handled};
+
+/// What every worker shares.
+pub(crate) struct Shared<H> {
+    pub(crate) js: jetstream::Context,
+    pub(crate) store: Store,
+    pub(crate) handler: Arc<H>,
+    pub(crate) config: ProcessorConfig,
+    pub(crate) backoff: Backoff,
+    /// This instance's id in claim records.
+    pub(crate) owner: String,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// How many times a claim is re-read after losing a compare-and-set race.
+const CLAIM_TRIES: usize = 3;
+/// Dead-letter publish tries before falling back to a nak.
+const DLQ_TRIES: u32 = 3;
+
+/// Handles one delivery; never fails (every problem ends in an ack, a nak,
+/// a term, or, when even that cannot be sent, a redelivery after `ack_wait`).
+pub(crate) async fn process<H: Handler>(ctx: &Shared<H>, msg: jetstream::Message) {
+    let (seq, attempt) = match msg.info() {
+        Ok(info) => (
+            info.stream_sequence,
+            u32::try_from(info.delivered).unwrap_or(u32::MAX),
+        ),
+        Err(error) => {
+            tracing::error!(%error, subject = %msg.subject, "message without JetStream metadata; terminating it");
+            ack(&msg, AckKind::Term).await;
+            return;
+        }
+    };
+    let span = tracing::info_span!(
+        "webhook",
+        group = %ctx.config.group,
+        webhook_id = tracing::field::Empty,
+        source = tracing::field::Empty,
+        stream_seq = seq,
+        attempt,
+    );
+    Delivered {
+        ctx,
+        msg,
+        seq,
+        attempt,
+        source: String::new(),
+    }
+    .process()
+    .instrument(span)
+    .await;
+}
+
+/// One delivery in progress.
+struct Delivered<'a, H> {
+    ctx: &'a Shared<H>,
+    msg: jetstream::Message,
+    seq: u64,
+    attempt: u32,
+    /// The source token of the subject (metric label).
+    source: String,
+}
+
+/// How a supervised handler call ended.
+enum Finished {
+    /// The handler answered (or panicked / timed out, mapped to a retry);
+    /// the claim is at `revision`.
+    Outcome {
+        outcome: Outcome,
+        revision: u64,
+        elapsed: Duration,
+    },
+    /// Another delivery took the claim over: this one must not settle.
+    ClaimLost,
+    /// Shutdown's drain timeout passed; the claim is at `revision`.
+    Interrupted { revision: u64 },
+}
+
+impl<H: Handler> Delivered<'_, H> {
+    async fn process(mut self) {
+        let config = &self.ctx.config;
+        self.source = self
+            .msg
+            .subject
+            .split('.')
+            .nth(1)
+            .unwrap_or("unknown")
+            .to_owned();
+        if self.attempt > 1 {
+            metrics::redelivered(&config.group, &self.source);
+        }
+        let envelope = match Envelope::decode(self.msg.payload.clone()) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let reason = format!("undecodable envelope: {error}");
+                self.dead_letter(&reason, None).await;
+                return;
+            }
+        };
+        Span::current().record("webhook_id", envelope.id.as_str());
+        Span::current().record("source", envelope.source.as_str());
+        let dedup_id = format!("{}:{}", envelope.source, envelope.id);
+        let key = idempotency::record_key(&config.group, &dedup_id);
+
+        if self.attempt > config.max_deliver {
+            self.dead_letter_reserved(&key).await;
+            return;
+        }
+        let Some(revision) = self.claim(&key).await else {
+            return;
+        };
+        let webhook = Arc::new(Webhook {
+            envelope,
+            delivery: Delivery {
+                group: config.group.clone(),
+                subject: self.msg.subject.to_string(),
+                stream_sequence: self.seq,
+                attempt: self.attempt,
+                max_attempts: config.max_deliver,
+                idempotency_key: dedup_id,
+            },
+        });
+        metrics::in_flight(&config.group, 1.0);
+        let finished = self.supervise(&key, revision, webhook).await;
+        metrics::in_flight(&config.group, -1.0);
+        match finished {
+            Finished::Outcome {
+                outcome,
+                revision,
+                elapsed,
+            } => {
+                metrics::handler_duration(&config.group, &self.source, outcome.label(), elapsed);
+                self.settle(&key, revision, outcome).await;
+            }
+            Finished::ClaimLost => {
+                tracing::warn!(
+                    "another delivery took over this webhook's claim; leaving it to that one"
+                );
+            }
+            Finished::Interrupted { revision } => {
+                tracing::warn!("shutting down: handler abandoned, message released for redelivery");
+                let record = Record::Retrying {
+                    seq: self.seq,
+                    attempt: self.attempt,
+                    delay_ms: 0,
+                };
+                let _ = self.ctx.store.write(&key, Some(revision), &record).await;
+                ack(&self.msg, AckKind::Nak(None)).await;
+            }
+        }
+    }
+
+    /// Reads the record and claims the webhook; `None` when the delivery was
+    /// settled instead (duplicate, gate, store trouble).
+    async fn claim(&self, key: &str) -> Option<u64> {
+        let ctx = self.ctx;
+        let group = &ctx.config.group;
+        let claim = Record::Claimed {
+            seq: self.seq,
+            attempt: self.attempt,
+            owner: ctx.owner.clone(),
+        };
+        for _ in 0..CLAIM_TRIES {
+            let current = match ctx.store.read(key).await {
+                Ok(current) => current,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the idempotency record; retrying later");
+                    self.nak_later().await;
+                    return None;
+                }
+            };
+            let decision = idempotency::decide(
+                current.as_ref(),
+                self.seq,
+                SystemTime::now(),
+                ctx.config.ack_wait,
+                &ctx.backoff,
+            );
+            match decision {
+                Decision::Duplicate => {
+                    tracing::info!(record = ?current.and_then(|c| c.record), "already handled (or being handled by another delivery); acking");
+                    ack(&self.msg, AckKind::Ack).await;
+                    metrics::handled(group, &self.source, Handled::Duplicate);
+                    return None;
+                }
+                Decision::Wait(delay) => {
+                    tracing::info!(
+                        ?delay,
+                        "backoff not yet elapsed since the previous attempt; deferring"
+                    );
+                    ack(&self.msg, AckKind::Nak(Some(delay))).await;
+                    metrics::deferred(group, &self.source);
+                    return None;
+                }
+                Decision::Run { revision } => match ctx.store.write(key, revision, &claim).await {
+                    Ok(revision) => return Some(revision),
+                    Err(WriteError::Conflict) => continue,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot claim the webhook; retrying later");
+                        self.nak_later().await;
+                        return None;
+                    }
+                },
+            }
+        }
+        tracing::info!("lost the claim race repeatedly; retrying later");
+        self.nak_later().await;
+        None
+    }
+
+    /// Runs the handler in its own task (a panic is caught there), sending an
+    /// in-progress ack and renewing the claim every `ack_wait / 3`.
+    async fn supervise(&self, key: &str, mut revision: u64, webhook: Arc<Webhook>) -> Finished {
+        let ctx = self.ctx;
+        let config = &ctx.config;
+        let started = Instant::now();
+        let handler = Arc::clone(&ctx.handler);
+        let mut task = tokio::spawn(async move { handler.handle(&webhook).await });
+        let period = (config.ack_wait / 3).max(Duration::from_millis(10));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let deadline = tokio::time::sleep(config.handler_timeout);
+        let drain_timeout = config.drain_timeout;
+        let drain = async {
+            ctx.shutdown.cancelled().await;
+            tokio::time::sleep(drain_timeout).await;
+        };
+        tokio::pin!(deadline, drain);
+        let claim = Record::Claimed {
+            seq: self.seq,
+            attempt: self.attempt,
+            owner: ctx.owner.clone(),
+        };
+        loop {
+            tokio::select! {
+                joined = &mut task => {
+                    let outcome = match joined {
+                        Ok(outcome) => outcome,
+                        Err(error) if error.is_panic() => {
+                            let reason = format!("handler panicked: {}", panic_message(&*error.into_panic()));
+                            tracing::error!(%reason, "handler panicked");
+                            Outcome::retry(reason)
+                        }
+                        Err(_) => Outcome::retry("handler task was cancelled"),
+                    };
+                    return Finished::Outcome { outcome, revision, elapsed: started.elapsed() };
+                }
+                _ = ticker.tick() => {
+                    ack(&self.msg, AckKind::Progress).await;
+                    match ctx.store.write(key, Some(revision), &claim).await {
+                        Ok(renewed) => revision = renewed,
+                        Err(WriteError::Conflict) => match self.still_ours(key).await {
+                            Some(current) => revision = current,
+                            None => {
+                                task.abort();
+                                return Finished::ClaimLost;
+                            }
+                        },
+                        Err(error) => tracing::warn!(%error, "cannot renew the claim"),
+                    }
+                }
+                () = &mut deadline => {
+                    task.abort();
+                    let reason = format!(
+                        "handler did not finish within handler_timeout ({})",
+                        humantime::format_duration(config.handler_timeout)
+                    );
+                    tracing::warn!(%reason, "handler timed out");
+                    return Finished::Outcome { outcome: Outcome::retry(reason), revision, elapsed: started.elapsed() };
+                }
+                () = &mut drain => {
+                    task.abort();
+                    return Finished::Interrupted { revision };
+                }
+            }
+        }
+    }
+
+    /// After a failed renewal: the claim's revision if it is still this
+    /// delivery's (an earlier write may have landed after timing out).
+    async fn still_ours(&self, key: &str) -> Option<u64> {
+        match self.ctx.store.read(key).await {
+            Ok(Some(Current {
+                record:
+                    Some(Record::Claimed {
+                        seq,
+                        attempt,
+                        owner,
+                    }),
+                revision,
+                ..
+            })) if seq == self.seq && attempt == self.attempt && owner == self.ctx.owner => {
+                Some(revision)
+            }
+            _ => None,
+        }
+    }
+
+    /// Maps the handler's outcome to ack / nak with backoff / dead letter.
+    async fn settle(&self, key: &str, revision: u64, outcome: Outcome) {
+        let ctx = self.ctx;
+        let config = &ctx.config;
+        match outcome {
+            Outcome::Success => {
+                let done = Record::Done {
+                    seq: self.seq,
+                    attempt: self.attempt,
+                };
+                match ctx.store.write(key, Some(revision), &done).await {
+                    Ok(_) => {}
+                    Err(WriteError::Conflict) => tracing::warn!(
+                        "the claim was taken over while the handler ran; this webhook may have been handled twice"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%error, "handled, but the done record was not written")
+                    }
+                }
+                ack(&self.msg, AckKind::Ack).await;
+                metrics::handled(&config.group, &self.source, Handled::Success);
+                tracing::debug!("handled");
+            }
+            Outcome::Retry { reason, .. } if self.attempt >= config.max_deliver => {
+                let reason = format!(
+                    "attempt {} of {} failed: {reason}",
+                    self.attempt, config.max_deliver
+                );
+                self.dead_letter(&reason, Some((key, revision))).await;
+            }
+            Outcome::Retry { after, reason } => {
+                let delay = after.map_or_else(
+                    || ctx.backoff.jittered(self.attempt),
+                    |after| ctx.backoff.requested(after),
+                );
+                let record = Record::Retrying {
+                    seq: self.seq,
+                    attempt: self.attempt,
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                };
+                if let Err(error) = ctx.store.write(key, Some(revision), &record).await {
+                    tracing::warn!(%error, "cannot release the claim; the next attempt may wait one ack_wait longer");
+                }
+                ack(&self.msg, AckKind::Nak(Some(delay))).await;
+                metrics::handled(&config.group, &self.source, Handled::Retry);
+                tracing::info!(%reason, ?delay, "retryable failure; redelivery scheduled");
+            }
+            Outcome::Permanent { reason } => {
+                let reason = format!("permanent failure: {reason}");
+                self.dead_letter(&reason, Some((key, revision))).await;
+            }
+        }
+    }
+
+    /// The reserved delivery after `max_deliver` attempts: the last attempt
+    /// never settled (it timed out), so dead-letter without running again.
+    async fn dead_letter_reserved(&self, key: &str) {
+        let current = self.ctx.store.read(key).await.ok().flatten();
+        let own = match &current {
+            Some(Current {
+                record: Some(Record::Done { .. }),
+                ..
+            }) => {
+                ack(&self.msg, AckKind::Ack).await;
+                metrics::handled(&self.ctx.config.group, &self.source, Handled::Duplicate);
+                return;
+            }
+            Some(Current {
+                record: Some(Record::Claimed { seq, .. } | Record::Retrying { seq, .. }),
+                revision,
+                ..
+            }) if *seq == self.seq => Some((key, *revision)),
+            _ => None,
+        };
+        let reason = format!(
+            "attempt {} did not finish within ack_wait (instance crashed, hung or disconnected)",
+            self.ctx.config.max_deliver
+        );
+        self.dead_letter(&reason, own).await;
+    }
+
+    /// Publishes the dead letter, then terms the original and forgets the
+    /// record; if the DLQ cannot be reached, naks for a later try instead.
+    async fn dead_letter(&self, reason: &str, record: Option<(&str, u64)>) {
+        let ctx = self.ctx;
+        let group = &ctx.config.group;
+        let attempts = self.attempt.min(ctx.config.max_deliver);
+        for try_number in 0..DLQ_TRIES {
+            let letter = DeadLetter {
+                group,
+                reason,
+                attempts,
+                stream_sequence: self.seq,
+                subject: &self.msg.subject,
+                headers: self.msg.headers.as_ref(),
+                payload: self.msg.payload.clone(),
+            };
+            match letter.publish(&ctx.js).await {
+                Ok(()) => {
+                    ack(&self.msg, AckKind::Term).await;
+                    if let Some((key, revision)) = record
+                        && let Err(error) = ctx.store.forget(key, revision).await
+                    {
+                        tracing::debug!(%error, "idempotency record not removed");
+                    }
+                    metrics::handled(group, &self.source, Handled::DeadLettered);
+                    tracing::warn!(%reason, attempts, "dead-lettered");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, try_number, "cannot publish the dead letter");
+                    tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(try_number)).await;
+                }
+            }
+        }
+        tracing::error!(%reason, "dead-letter stream unreachable; the message will be redelivered");
+        self.nak_later().await;
+    }
+
+    /// Nak with the backoff delay of this attempt (infrastructure trouble).
+    async fn nak_later(&self) {
+        ack(
+            &self.msg,
+            AckKind::Nak(Some(self.ctx.backoff.jittered(self.attempt))),
+        )
+        .await;
+    }
+}
+
+/// Sends an ack of any kind; a failure is logged (the server redelivers
+/// after `ack_wait`, and idempotency absorbs the repeat).
+async fn ack(msg: &jetstream::Message, kind: AckKind) {
+    if let Err(error) = msg.ack_with(kind).await {
+        tracing::warn!(%error, ?kind, "cannot send ack");
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
