@@ -72,21 +72,24 @@ pub fn decode_id(encoded: &str) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub(crate) enum Record {
-    /// Attempt `attempt` of stream message `seq` is running on `owner`;
-    /// the claim lapses one lease after its latest revision.
+    /// Delivery `attempt` of stream message `seq`, the handler's `runs`-th
+    /// run for it, is running on `owner`; the claim lapses one lease after
+    /// its latest revision.
     Claimed {
         seq: u64,
         attempt: u32,
+        runs: u32,
         owner: String,
     },
-    /// Attempt `attempt` of `seq` failed; the next may start `delay_ms`
-    /// after this revision was written.
+    /// Run `runs` (delivery `attempt`) of `seq` failed; the next run may
+    /// start `delay_ms` after this revision was written.
     Retrying {
         seq: u64,
         attempt: u32,
+        runs: u32,
         delay_ms: u64,
     },
-    /// Handled (by attempt `attempt` of `seq`).
+    /// Handled (by delivery `attempt` of `seq`).
     Done { seq: u64, attempt: u32 },
 }
 
@@ -109,8 +112,10 @@ pub(crate) struct Current {
 /// What to do with a delivery, given the webhook's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
-    /// Claim (create when `revision` is `None`, else compare-and-set) and run.
-    Run { revision: Option<u64> },
+    /// Claim (create when `revision` is `None`, else compare-and-set) and
+    /// run the handler for the `runs`-th time for this message. Runs, not
+    /// deliveries, are the backoff exponent: a gated delivery is not a run.
+    Run { revision: Option<u64>, runs: u32 },
     /// Already handled, or owned by another live delivery: ack without running.
     Duplicate,
     /// Too early (backoff not yet elapsed, or a live claim): nak with this delay.
@@ -135,8 +140,8 @@ const MAX_TOLERANCE: Duration = Duration::from_millis(250);
 ///   is taken over;
 /// - this message's own record is the backoff gate: `retrying` waits until
 ///   its delay has passed since it was written; `claimed` means the previous
-///   attempt timed out (crash, freeze, partition), so the next attempt waits
-///   until `max(lease, delay(attempt))` after the claim was last renewed.
+///   run timed out (crash, freeze, partition), so the next run waits until
+///   `max(lease, delay(runs))` after the claim was last renewed.
 pub(crate) fn decide(
     current: Option<&Current>,
     seq: u64,
@@ -145,13 +150,17 @@ pub(crate) fn decide(
     backoff: &Backoff,
 ) -> Decision {
     let Some(current) = current else {
-        return Decision::Run { revision: None };
+        return Decision::Run {
+            revision: None,
+            runs: 1,
+        };
     };
-    let take_over = Decision::Run {
+    let run = |runs: u32| Decision::Run {
         revision: Some(current.revision),
+        runs,
     };
     let Some(record) = &current.record else {
-        return take_over;
+        return run(1);
     };
     let since = |delay: Duration| {
         let earliest = current.written + delay;
@@ -159,46 +168,36 @@ pub(crate) fn decide(
         // A server clock far ahead of ours must not park a message for long.
         wait.min(lease + backoff.max())
     };
-    let wait_or_run = |scheduled: Duration| {
+    let gate = |scheduled: Duration, runs: u32| {
         let wait = since(scheduled);
         if wait <= (scheduled / TOLERANCE_DIVISOR).min(MAX_TOLERANCE) {
-            take_over.clone()
+            run(runs.saturating_add(1))
         } else {
             Decision::Wait(wait)
+        }
+    };
+    let other_message = |live: Duration| {
+        if since(live).is_zero() {
+            run(1)
+        } else {
+            Decision::Duplicate
         }
     };
     match record {
         Record::Done { .. } => Decision::Duplicate,
         Record::Claimed {
-            seq: other,
-            attempt,
-            ..
-        } if *other != seq => {
-            let live = lease + backoff.delay(*attempt) + lease;
-            if since(live).is_zero() {
-                take_over
-            } else {
-                Decision::Duplicate
-            }
-        }
+            seq: other, runs, ..
+        } if *other != seq => other_message(lease + backoff.delay(*runs) + lease),
         Record::Retrying {
             seq: other,
             delay_ms,
             ..
-        } if *other != seq => {
-            let live = Duration::from_millis(*delay_ms) + lease;
-            if since(live).is_zero() {
-                take_over
-            } else {
-                Decision::Duplicate
-            }
-        }
-        Record::Claimed { attempt, .. } => wait_or_run(lease.max(backoff.delay(*attempt))),
-        Record::Retrying { delay_ms, .. } => wait_or_run(Duration::from_millis(*delay_ms)),
+        } if *other != seq => other_message(Duration::from_millis(*delay_ms) + lease),
+        Record::Claimed { runs, .. } => gate(lease.max(backoff.delay(*runs)), *runs),
+        Record::Retrying { runs, delay_ms, .. } => gate(Duration::from_millis(*delay_ms), *runs),
     }
 }
 
-/// Why a record could not be written.
 #[derive(Debug)]
 pub(crate) enum WriteError {
     /// Someone else wrote first (the compare-and-set failed).
@@ -370,19 +369,31 @@ mod tests {
         let lease = Duration::from_secs(10);
         let b = backoff();
         let decide = |c: Option<Current>| decide(c.as_ref(), 5, now, lease, &b);
-        let run = Decision::Run { revision: Some(7) };
-        let claimed = |seq, attempt| Record::Claimed {
+        let run = |runs| Decision::Run {
+            revision: Some(7),
+            runs,
+        };
+        let claimed = |seq, runs| Record::Claimed {
             seq,
-            attempt,
+            attempt: runs,
+            runs,
             owner: "x".into(),
         };
         let retrying = |seq, delay_ms| Record::Retrying {
             seq,
             attempt: 1,
+            runs: 1,
             delay_ms,
         };
+        let wait = |ms| Decision::Wait(Duration::from_millis(ms));
 
-        assert_eq!(decide(None), Decision::Run { revision: None });
+        assert_eq!(
+            decide(None),
+            Decision::Run {
+                revision: None,
+                runs: 1
+            }
+        );
         assert_eq!(
             decide(Some(at(Record::Done { seq: 1, attempt: 1 }, 0, now))),
             Decision::Duplicate
@@ -393,45 +404,36 @@ mod tests {
                 revision: 7,
                 written: now
             })),
-            run
+            run(1)
         );
 
         // Own retry record: the gate waits out the remaining delay.
-        assert_eq!(
-            decide(Some(at(retrying(5, 2_000), 500, now))),
-            Decision::Wait(Duration::from_millis(1_500))
-        );
-        assert_eq!(decide(Some(at(retrying(5, 2_000), 2_000, now))), run);
+        assert_eq!(decide(Some(at(retrying(5, 2_000), 500, now))), wait(1_500));
+        assert_eq!(decide(Some(at(retrying(5, 2_000), 2_000, now))), run(2));
         assert_eq!(
             decide(Some(at(retrying(5, 2_000), 1_800, now))),
-            run,
+            run(2),
             "within the skew tolerance"
         );
-        assert_eq!(decide(Some(at(retrying(5, 0), 0, now))), run);
+        assert_eq!(decide(Some(at(retrying(5, 0), 0, now))), run(2));
 
-        // Own claim = the previous attempt timed out: max(lease, delay(attempt)) from the last renewal.
-        assert_eq!(decide(Some(at(claimed(5, 1), 10_000, now))), run);
-        assert_eq!(
-            decide(Some(at(claimed(5, 1), 4_000, now))),
-            Decision::Wait(Duration::from_secs(6))
-        );
-        assert_eq!(
-            decide(Some(at(claimed(5, 5), 10_000, now))),
-            Decision::Wait(Duration::from_secs(6))
-        );
-        assert_eq!(decide(Some(at(claimed(5, 5), 16_000, now))), run);
+        // Own claim = the previous run timed out: max(lease, delay(runs)) from the last renewal.
+        assert_eq!(decide(Some(at(claimed(5, 1), 10_000, now))), run(2));
+        assert_eq!(decide(Some(at(claimed(5, 1), 4_000, now))), wait(6_000));
+        assert_eq!(decide(Some(at(claimed(5, 5), 10_000, now))), wait(6_000));
+        assert_eq!(decide(Some(at(claimed(5, 5), 16_000, now))), run(6));
 
         // Another message of the same webhook: live → duplicate, stale → take over.
         assert_eq!(
             decide(Some(at(claimed(4, 1), 1_000, now))),
             Decision::Duplicate
         );
-        assert_eq!(decide(Some(at(claimed(4, 1), 22_000, now))), run);
+        assert_eq!(decide(Some(at(claimed(4, 1), 22_000, now))), run(1));
         assert_eq!(
             decide(Some(at(retrying(4, 5_000), 1_000, now))),
             Decision::Duplicate
         );
-        assert_eq!(decide(Some(at(retrying(4, 5_000), 16_000, now))), run);
+        assert_eq!(decide(Some(at(retrying(4, 5_000), 16_000, now))), run(1));
 
         // A server clock far ahead never parks a message for longer than lease + max.
         let future = Current {
@@ -449,13 +451,14 @@ mod tests {
     fn records_round_trip_as_small_json() {
         let record = Record::Claimed {
             seq: 7,
-            attempt: 2,
+            attempt: 3,
+            runs: 2,
             owner: "abc".into(),
         };
         let bytes = record.encode();
         assert_eq!(
             &bytes[..],
-            br#"{"state":"claimed","seq":7,"attempt":2,"owner":"abc"}"#
+            br#"{"state":"claimed","seq":7,"attempt":3,"runs":2,"owner":"abc"}"#
         );
         assert_eq!(serde_json::from_slice::<Record>(&bytes).unwrap(), record);
     }

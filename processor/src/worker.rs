@@ -125,7 +125,7 @@ impl<H: Handler> Delivered<'_, H> {
             self.dead_letter_reserved(&key).await;
             return;
         }
-        let Some(revision) = self.claim(&key).await else {
+        let Some((revision, runs)) = self.claim(&key).await else {
             return;
         };
         let webhook = Arc::new(Webhook {
@@ -140,7 +140,7 @@ impl<H: Handler> Delivered<'_, H> {
             },
         });
         metrics::in_flight(&config.group, 1.0);
-        let finished = self.supervise(&key, revision, webhook).await;
+        let finished = self.supervise(&key, revision, runs, webhook).await;
         metrics::in_flight(&config.group, -1.0);
         match finished {
             Finished::Outcome {
@@ -149,7 +149,7 @@ impl<H: Handler> Delivered<'_, H> {
                 elapsed,
             } => {
                 metrics::handler_duration(&config.group, &self.source, outcome.label(), elapsed);
-                self.settle(&key, revision, outcome).await;
+                self.settle(&key, revision, runs, outcome).await;
             }
             Finished::ClaimLost => {
                 tracing::warn!(
@@ -161,6 +161,7 @@ impl<H: Handler> Delivered<'_, H> {
                 let record = Record::Retrying {
                     seq: self.seq,
                     attempt: self.attempt,
+                    runs,
                     delay_ms: 0,
                 };
                 let _ = self.ctx.store.write(&key, Some(revision), &record).await;
@@ -169,16 +170,12 @@ impl<H: Handler> Delivered<'_, H> {
         }
     }
 
-    /// Reads the record and claims the webhook; `None` when the delivery was
-    /// settled instead (duplicate, gate, store trouble).
-    async fn claim(&self, key: &str) -> Option<u64> {
+    /// Reads the record and claims the webhook: the claim's revision and
+    /// the run number, or `None` when the delivery was settled instead
+    /// (duplicate, gate, store trouble).
+    async fn claim(&self, key: &str) -> Option<(u64, u32)> {
         let ctx = self.ctx;
         let group = &ctx.config.group;
-        let claim = Record::Claimed {
-            seq: self.seq,
-            attempt: self.attempt,
-            owner: ctx.owner.clone(),
-        };
         for _ in 0..CLAIM_TRIES {
             let current = match ctx.store.read(key).await {
                 Ok(current) => current,
@@ -211,8 +208,12 @@ impl<H: Handler> Delivered<'_, H> {
                     metrics::deferred(group, &self.source);
                     return None;
                 }
-                Decision::Run { revision } => match ctx.store.write(key, revision, &claim).await {
-                    Ok(revision) => return Some(revision),
+                Decision::Run { revision, runs } => match ctx
+                    .store
+                    .write(key, revision, &self.claim_record(runs))
+                    .await
+                {
+                    Ok(revision) => return Some((revision, runs)),
                     Err(WriteError::Conflict) => continue,
                     Err(error) => {
                         tracing::warn!(%error, "cannot claim the webhook; retrying later");
@@ -229,7 +230,13 @@ impl<H: Handler> Delivered<'_, H> {
 
     /// Runs the handler in its own task (a panic is caught there), sending an
     /// in-progress ack and renewing the claim every `ack_wait / 3`.
-    async fn supervise(&self, key: &str, mut revision: u64, webhook: Arc<Webhook>) -> Finished {
+    async fn supervise(
+        &self,
+        key: &str,
+        mut revision: u64,
+        runs: u32,
+        webhook: Arc<Webhook>,
+    ) -> Finished {
         let ctx = self.ctx;
         let config = &ctx.config;
         let started = Instant::now();
@@ -245,11 +252,7 @@ impl<H: Handler> Delivered<'_, H> {
             tokio::time::sleep(drain_timeout).await;
         };
         tokio::pin!(deadline, drain);
-        let claim = Record::Claimed {
-            seq: self.seq,
-            attempt: self.attempt,
-            owner: ctx.owner.clone(),
-        };
+        let claim = self.claim_record(runs);
         loop {
             tokio::select! {
                 joined = &mut task => {
@@ -295,6 +298,16 @@ impl<H: Handler> Delivered<'_, H> {
         }
     }
 
+    /// This delivery's claim record.
+    fn claim_record(&self, runs: u32) -> Record {
+        Record::Claimed {
+            seq: self.seq,
+            attempt: self.attempt,
+            runs,
+            owner: self.ctx.owner.clone(),
+        }
+    }
+
     /// After a failed renewal: the claim's revision if it is still this
     /// delivery's (an earlier write may have landed after timing out).
     async fn still_ours(&self, key: &str) -> Option<u64> {
@@ -305,6 +318,7 @@ impl<H: Handler> Delivered<'_, H> {
                         seq,
                         attempt,
                         owner,
+                        ..
                     }),
                 revision,
                 ..
@@ -316,7 +330,9 @@ impl<H: Handler> Delivered<'_, H> {
     }
 
     /// Maps the handler's outcome to ack / nak with backoff / dead letter.
-    async fn settle(&self, key: &str, revision: u64, outcome: Outcome) {
+    /// `runs` (the handler's run number for this message) is the backoff
+    /// exponent.
+    async fn settle(&self, key: &str, revision: u64, runs: u32, outcome: Outcome) {
         let ctx = self.ctx;
         let config = &ctx.config;
         match outcome {
@@ -347,12 +363,13 @@ impl<H: Handler> Delivered<'_, H> {
             }
             Outcome::Retry { after, reason } => {
                 let delay = after.map_or_else(
-                    || ctx.backoff.jittered(self.attempt),
+                    || ctx.backoff.jittered(runs),
                     |after| ctx.backoff.requested(after),
                 );
                 let record = Record::Retrying {
                     seq: self.seq,
                     attempt: self.attempt,
+                    runs,
                     delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 };
                 if let Err(error) = ctx.store.write(key, Some(revision), &record).await {

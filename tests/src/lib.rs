@@ -7,6 +7,7 @@
 //! a missing binary fails the test with an install hint, never a skip.
 
 pub mod ingest;
+pub mod publish;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
