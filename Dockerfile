@@ -1,0 +1,13 @@
+# Multi-stage build of the Hookline binaries.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bins -p hookline-ingest -p hookline-processor
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 hookline
+COPY --from=build /src/target/release/hookline-ingest /src/target/release/hookline-processor /usr/local/bin/
+COPY hookline.example.toml /etc/hookline/hookline.toml
+USER hookline
+ENV HOOKLINE_CONFIG=/etc/hookline/hookline.toml
