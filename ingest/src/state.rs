@@ -1,7 +1,7 @@
 //! The state every request handler shares, built once at start-up.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -24,7 +24,6 @@ pub(crate) struct Inner {
     pub(crate) metrics_on_public: bool,
     pub(crate) body_timeout: Duration,
     pub(crate) retry_after: Duration,
-    pub(crate) clock: fn() -> SystemTime,
 }
 
 impl std::fmt::Debug for AppState {
@@ -66,7 +65,6 @@ impl AppState {
                 metrics_on_public: settings.ingest.metrics_listen.is_none(),
                 body_timeout: settings.ingest.body_timeout,
                 retry_after: settings.ingest.retry_after,
-                clock: SystemTime::now,
             }),
         })
     }
