@@ -77,11 +77,16 @@ impl Env {
     pub(crate) async fn wait_settled(&self, group: &str, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
-            let info = self.consumer_info(group).await?;
-            if info.num_pending == 0 && info.num_ack_pending == 0 {
+            // The consumer may not exist yet while an instance starts.
+            let info = self.consumer_info(group).await;
+            if let Ok(info) = &info
+                && info.num_pending == 0
+                && info.num_ack_pending == 0
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
+                let info = info?;
                 bail!(
                     "group {group} not settled within {within:?}: pending {}, ack pending {}",
                     info.num_pending,
