@@ -56,6 +56,14 @@ pub struct IngestConfig {
         deserialize_with = "config::duration"
     )]
     pub publish_timeout: Duration,
+    /// Time allowed to receive a request's head (request line and headers),
+    /// and how long an idle keep-alive connection is kept; slower clients
+    /// are disconnected (slowloris).
+    #[serde(
+        default = "default_header_timeout",
+        deserialize_with = "config::duration"
+    )]
+    pub header_timeout: Duration,
     /// Time allowed to receive a request body; slower clients get 408.
     #[serde(
         default = "default_body_timeout",
@@ -76,6 +84,9 @@ fn default_max_body() -> ByteSize {
 fn default_publish_timeout() -> Duration {
     Duration::from_secs(5)
 }
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
 fn default_body_timeout() -> Duration {
     Duration::from_secs(30)
 }
@@ -90,6 +101,7 @@ impl Default for IngestConfig {
             metrics_listen: None,
             max_body: default_max_body(),
             publish_timeout: default_publish_timeout(),
+            header_timeout: default_header_timeout(),
             body_timeout: default_body_timeout(),
             retry_after: default_retry_after(),
         }
@@ -197,6 +209,7 @@ impl IngestSettings {
         let ingest = &self.ingest;
         for (value, name) in [
             (ingest.publish_timeout, "ingest.publish_timeout"),
+            (ingest.header_timeout, "ingest.header_timeout"),
             (ingest.body_timeout, "ingest.body_timeout"),
         ] {
             if value.is_zero() {

@@ -26,7 +26,7 @@ mod telemetry;
 
 pub use error::{Error, IngestError};
 pub use routes::{admin_router, router};
-pub use server::serve;
+pub use server::{MAX_HEADER_BYTES, MAX_HEADERS, serve};
 pub use state::AppState;
 
 mod state;

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,12 +62,16 @@ enum Accepted {
 
 async fn receive(
     State(state): State<AppState>,
-    Path(source_name): Path<String>,
+    source_name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let Some(source) = state.inner.sources.get(&source_name).cloned() else {
+    // A segment that does not decode (e.g. `%ff`) cannot name a source.
+    let source = source_name
+        .ok()
+        .and_then(|Path(name)| state.inner.sources.get(&name).cloned());
+    let Some(source) = source else {
         telemetry::rejected(UNKNOWN_SOURCE, "unknown_source");
         return IngestError::UnknownSource.into_response();
     };

@@ -22,6 +22,7 @@ pub(crate) struct Inner {
     pub(crate) stream_name: String,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) metrics_on_public: bool,
+    pub(crate) header_timeout: Duration,
     pub(crate) body_timeout: Duration,
     pub(crate) retry_after: Duration,
 }
@@ -63,6 +64,7 @@ impl AppState {
                 stream_name: settings.stream.name.clone(),
                 metrics,
                 metrics_on_public: settings.ingest.metrics_listen.is_none(),
+                header_timeout: settings.ingest.header_timeout,
                 body_timeout: settings.ingest.body_timeout,
                 retry_after: settings.ingest.retry_after,
             }),
