@@ -91,7 +91,10 @@ impl TestWebhook {
 ///
 /// # Errors
 /// The publish could not be sent.
-pub async fn send(js: &jetstream::Context, webhook: &TestWebhook) -> anyhow::Result<PublishAckFuture> {
+pub async fn send(
+    js: &jetstream::Context,
+    webhook: &TestWebhook,
+) -> anyhow::Result<PublishAckFuture> {
     let message = PublishMessage::build()
         .message_id(webhook.msg_id())
         .header(HEADER_SOURCE, webhook.source.as_str())
@@ -127,7 +130,12 @@ pub async fn publish_many(
 ) -> anyhow::Result<()> {
     let mut pending = Vec::with_capacity(256);
     for i in 0..count {
-        let webhook = TestWebhook::new(source, event, &format!("{prefix}-{i}"), format!("{{\"n\":{i}}}"));
+        let webhook = TestWebhook::new(
+            source,
+            event,
+            &format!("{prefix}-{i}"),
+            format!("{{\"n\":{i}}}"),
+        );
         pending.push(send(js, &webhook).await?);
         if pending.len() == 256 {
             for ack in pending.drain(..) {

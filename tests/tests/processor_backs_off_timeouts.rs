@@ -13,7 +13,9 @@ use std::time::Duration;
 use hookline_platform::contract::HEADER_DLQ_REASON;
 use hookline_processor::{BackoffConfig, Outcome};
 use hookline_tests::publish::{TestWebhook, publish};
-use support::{Action, Env, Instance, Reply, Scripted, Sink, assert_gap, config_file, gaps, processor, spawn};
+use support::{
+    Action, Env, Instance, Reply, Scripted, Sink, assert_gap, config_file, gaps, processor, spawn,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_handler_is_abandoned_and_retried_with_growing_delays() -> anyhow::Result<()> {
@@ -33,16 +35,34 @@ async fn a_hung_handler_is_abandoned_and_retried_with_growing_delays() -> anyhow
         max: Duration::from_secs(10),
     };
     let running = spawn(&env, env.config(config), handler.clone()).await?;
-    publish(&env.js, &TestWebhook::new("stripe", "charge.failed", "evt_hang", "{}")).await?;
+    publish(
+        &env.js,
+        &TestWebhook::new("stripe", "charge.failed", "evt_hang", "{}"),
+    )
+    .await?;
 
     let calls = handler.wait_calls(3, Duration::from_secs(20)).await?;
     let attempts: Vec<u32> = calls.iter().map(|c| c.attempt).collect();
-    assert_eq!(attempts, [1, 2, 3], "hanging 1.5 s with ack_wait 0.6 s caused no redelivery");
+    assert_eq!(
+        attempts,
+        [1, 2, 3],
+        "hanging 1.5 s with ack_wait 0.6 s caused no redelivery"
+    );
     let gaps = gaps(&calls);
     eprintln!("hang gaps {gaps:?}");
     let slack = Duration::from_millis(600);
-    assert_gap(gaps[0], Duration::from_millis(1_500 + 1_000), slack, "timeout + delay(1)");
-    assert_gap(gaps[1], Duration::from_millis(1_500 + 2_000), slack, "timeout + delay(2)");
+    assert_gap(
+        gaps[0],
+        Duration::from_millis(1_500 + 1_000),
+        slack,
+        "timeout + delay(1)",
+    );
+    assert_gap(
+        gaps[1],
+        Duration::from_millis(1_500 + 2_000),
+        slack,
+        "timeout + delay(2)",
+    );
     env.wait_settled("hung", Duration::from_secs(10)).await?;
     assert_eq!(handler.calls().len(), 3);
     running.stop().await
@@ -66,8 +86,13 @@ async fn a_crashed_instance_redelivery_waits_for_the_backoff() -> anyhow::Result
     let sink = Sink::start(|_, _| Reply::Hang).await?; // every attempt "hangs" until its instance dies
     let config = crashy(&env, &sink, 8, "1s");
     let mut instance = Instance::spawn(&config).await?;
-    env.wait_pulling("crashy", 1, Duration::from_secs(10)).await?;
-    publish(&env.js, &TestWebhook::new("github", "push", "h:crash", "{}")).await?;
+    env.wait_pulling("crashy", 1, Duration::from_secs(10))
+        .await?;
+    publish(
+        &env.js,
+        &TestWebhook::new("github", "push", "h:crash", "{}"),
+    )
+    .await?;
 
     for seen in 1..=3 {
         sink.wait_requests(seen, Duration::from_secs(20)).await?;
@@ -80,11 +105,26 @@ async fn a_crashed_instance_redelivery_waits_for_the_backoff() -> anyhow::Result
     let gap2 = times[2] - times[1];
     // Without the gate both gaps would be ≈ ack_wait (500 ms).
     let slack = Duration::from_millis(800);
-    assert_gap(gap1, Duration::from_secs(1), slack, "after the first crash: delay(1)");
-    assert_gap(gap2, Duration::from_secs(2), slack, "after the second crash: delay(2)");
+    assert_gap(
+        gap1,
+        Duration::from_secs(1),
+        slack,
+        "after the first crash: delay(1)",
+    );
+    assert_gap(
+        gap2,
+        Duration::from_secs(2),
+        slack,
+        "after the second crash: delay(2)",
+    );
     let attempts: Vec<u32> = requests
         .iter()
-        .map(|r| r.header("hookline-attempt").unwrap_or("0").parse().unwrap_or(0))
+        .map(|r| {
+            r.header("hookline-attempt")
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0)
+        })
         .collect();
     eprintln!("crash gaps {gap1:?} {gap2:?}, attempts {attempts:?}");
     assert!(attempts.windows(2).all(|w| w[0] < w[1]), "{attempts:?}");
@@ -98,8 +138,13 @@ async fn a_last_attempt_that_crashes_is_still_dead_lettered() -> anyhow::Result<
     let sink = Sink::start(|_, _| Reply::Hang).await?;
     let config = crashy(&env, &sink, 2, "100ms");
     let mut instance = Instance::spawn(&config).await?;
-    env.wait_pulling("crashy", 1, Duration::from_secs(10)).await?;
-    publish(&env.js, &TestWebhook::new("shopify", "orders/paid", "o-crash", "{}")).await?;
+    env.wait_pulling("crashy", 1, Duration::from_secs(10))
+        .await?;
+    publish(
+        &env.js,
+        &TestWebhook::new("shopify", "orders/paid", "o-crash", "{}"),
+    )
+    .await?;
 
     for seen in 1..=2 {
         sink.wait_requests(seen, Duration::from_secs(20)).await?;
@@ -114,7 +159,11 @@ async fn a_last_attempt_that_crashes_is_still_dead_lettered() -> anyhow::Result<
         .unwrap_or_default();
     assert!(reason.contains("attempt 2 did not finish"), "{reason}");
     env.wait_settled("crashy", Duration::from_secs(10)).await?;
-    assert_eq!(sink.requests().len(), 2, "the reserved delivery does not run the handler");
+    assert_eq!(
+        sink.requests().len(),
+        2,
+        "the reserved delivery does not run the handler"
+    );
     drop(instance);
     Ok(())
 }

@@ -46,7 +46,10 @@ async fn a_redelivery_past_the_duplicate_window_is_acked_without_running() -> an
     handler.wait_calls(1, Duration::from_secs(10)).await?;
     env.wait_settled("once", Duration::from_secs(10)).await?;
     let second = publish_past_window(&env, &webhook).await?;
-    assert_ne!(first.sequence, second.sequence, "two messages in the stream");
+    assert_ne!(
+        first.sequence, second.sequence,
+        "two messages in the stream"
+    );
     env.wait_settled("once", Duration::from_secs(10)).await?;
 
     let calls = handler.calls();
@@ -64,7 +67,11 @@ async fn a_redelivery_past_the_duplicate_window_is_acked_without_running() -> an
     let other = Scripted::succeeding();
     let audit = spawn(&env, env.config(processor("audit")), other.clone()).await?;
     env.wait_settled("audit", Duration::from_secs(10)).await?;
-    assert_eq!(other.calls().len(), 1, "3 messages of one webhook, one run in group audit");
+    assert_eq!(
+        other.calls().len(),
+        1,
+        "3 messages of one webhook, one run in group audit"
+    );
     audit.stop().await?;
     running.stop().await
 }
@@ -85,12 +92,18 @@ async fn a_second_delivery_while_the_first_runs_is_not_run_concurrently() -> any
     handler.wait_calls(1, Duration::from_secs(10)).await?;
     let started = Instant::now();
     publish_past_window(&env, &webhook).await?;
-    assert!(started.elapsed() < Duration::from_secs(3), "second copy published while the first runs");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "second copy published while the first runs"
+    );
     env.wait_settled("slow", Duration::from_secs(15)).await?;
 
     let calls = handler.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(calls[0].attempt, 1, "no redelivery while the handler ran past ack_wait");
+    assert_eq!(
+        calls[0].attempt, 1,
+        "no redelivery while the handler ran past ack_wait"
+    );
     a.stop().await?;
     b.stop().await
 }

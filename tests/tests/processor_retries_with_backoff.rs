@@ -30,20 +30,35 @@ async fn retryable_failures_back_off_exponentially_then_succeed() -> anyhow::Res
         max: Duration::from_secs(5),
     };
     let running = spawn(&env, env.config(config), handler.clone()).await?;
-    publish(&env.js, &TestWebhook::new("stripe", "invoice.paid", "evt_1", "{}")).await?;
+    publish(
+        &env.js,
+        &TestWebhook::new("stripe", "invoice.paid", "evt_1", "{}"),
+    )
+    .await?;
 
     let calls = handler.wait_calls(4, Duration::from_secs(20)).await?;
     let attempts: Vec<u32> = calls.iter().map(|c| c.attempt).collect();
     assert_eq!(attempts, [1, 2, 3, 4]);
     let gaps = gaps(&calls);
     for (n, (gap, expected)) in gaps.iter().zip([200, 400, 800]).enumerate() {
-        assert_gap(*gap, Duration::from_millis(expected), SLACK, &format!("retry {}", n + 1));
+        assert_gap(
+            *gap,
+            Duration::from_millis(expected),
+            SLACK,
+            &format!("retry {}", n + 1),
+        );
     }
-    assert!(gaps[0] < gaps[1] && gaps[1] < gaps[2], "delays must grow: {gaps:?}");
+    assert!(
+        gaps[0] < gaps[1] && gaps[1] < gaps[2],
+        "delays must grow: {gaps:?}"
+    );
 
     env.wait_settled("retries", Duration::from_secs(10)).await?;
     assert_eq!(handler.calls().len(), 4, "acked after the success");
-    assert_eq!(env.consumer_info("retries").await?.config.backoff, Vec::<Duration>::new());
+    assert_eq!(
+        env.consumer_info("retries").await?.config.backoff,
+        Vec::<Duration>::new()
+    );
     running.stop().await
 }
 
@@ -66,8 +81,19 @@ async fn retry_after_from_the_handler_wins_and_is_capped() -> anyhow::Result<()>
     let calls = handler.wait_calls(3, Duration::from_secs(20)).await?;
     let gaps = gaps(&calls);
     // Retry-After is used as is (no jitter): ±10 % in assert_gap is room enough.
-    assert_gap(gaps[0], Duration::from_millis(900), SLACK, "Retry-After 900ms");
-    assert_gap(gaps[1], Duration::from_millis(1_500), SLACK, "Retry-After 1h capped at max");
-    env.wait_settled("retry-after", Duration::from_secs(10)).await?;
+    assert_gap(
+        gaps[0],
+        Duration::from_millis(900),
+        SLACK,
+        "Retry-After 900ms",
+    );
+    assert_gap(
+        gaps[1],
+        Duration::from_millis(1_500),
+        SLACK,
+        "Retry-After 1h capped at max",
+    );
+    env.wait_settled("retry-after", Duration::from_secs(10))
+        .await?;
     running.stop().await
 }

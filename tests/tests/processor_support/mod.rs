@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -99,7 +99,12 @@ impl Env {
 
     /// Waits until the group's consumer has at least `n` pull requests
     /// waiting: every instance is up and idle.
-    pub(crate) async fn wait_pulling(&self, group: &str, n: usize, within: Duration) -> anyhow::Result<()> {
+    pub(crate) async fn wait_pulling(
+        &self,
+        group: &str,
+        n: usize,
+        within: Duration,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
             if let Ok(info) = self.consumer_info(group).await
@@ -115,7 +120,11 @@ impl Env {
     }
 
     /// Waits for at least `n` dead letters and returns them in order.
-    pub(crate) async fn dead_letters(&self, n: u64, within: Duration) -> anyhow::Result<Vec<StreamMessage>> {
+    pub(crate) async fn dead_letters(
+        &self,
+        n: u64,
+        within: Duration,
+    ) -> anyhow::Result<Vec<StreamMessage>> {
         let deadline = Instant::now() + within;
         let mut dlq = self.js.get_stream(&self.stream.dlq_name).await?;
         loop {
@@ -128,7 +137,10 @@ impl Env {
                 return Ok(letters);
             }
             if Instant::now() > deadline {
-                bail!("{} dead letters after {within:?}, expected {n}", state.messages);
+                bail!(
+                    "{} dead letters after {within:?}, expected {n}",
+                    state.messages
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -166,10 +178,19 @@ pub(crate) struct Running {
 }
 
 /// Starts `run` on its own connection.
-pub(crate) async fn spawn<H: Handler>(env: &Env, config: Config, handler: Arc<H>) -> anyhow::Result<Running> {
+pub(crate) async fn spawn<H: Handler>(
+    env: &Env,
+    config: Config,
+    handler: Arc<H>,
+) -> anyhow::Result<Running> {
     let js = env.connect().await?;
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(hookline_processor::run(js, config, handler, shutdown.clone()));
+    let task = tokio::spawn(hookline_processor::run(
+        js,
+        config,
+        handler,
+        shutdown.clone(),
+    ));
     Ok(Running { shutdown, task })
 }
 
@@ -229,7 +250,10 @@ impl Scripted {
     }
 
     pub(crate) fn calls(&self) -> Vec<Call> {
-        self.calls.lock().unwrap().clone()
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn calls_for(&self, id: &str) -> Vec<Call> {
@@ -241,7 +265,12 @@ impl Scripted {
         let mut rx = self.count.subscribe();
         tokio::time::timeout(within, rx.wait_for(|count| *count >= n))
             .await
-            .with_context(|| format!("{} handler calls after {within:?}, expected {n}", self.calls().len()))??;
+            .with_context(|| {
+                format!(
+                    "{} handler calls after {within:?}, expected {n}",
+                    self.calls().len()
+                )
+            })??;
         Ok(self.calls())
     }
 }
@@ -255,7 +284,10 @@ impl Handler for Scripted {
             seq: webhook.delivery.stream_sequence,
             key: webhook.idempotency_key().to_owned(),
         };
-        self.calls.lock().unwrap().push(call);
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(call);
         self.count.send_modify(|count| *count += 1);
         match (self.script)(webhook) {
             Action::Return(outcome) => outcome,
@@ -276,7 +308,9 @@ pub(crate) fn gaps(calls: &[Call]) -> Vec<Duration> {
 
 /// Asserts `gap` ≈ `expected` (jitter ±10 %, plus `slack` of scheduling).
 pub(crate) fn assert_gap(gap: Duration, expected: Duration, slack: Duration, what: &str) {
-    let low = expected.mul_f64(0.9).saturating_sub(Duration::from_millis(20));
+    let low = expected
+        .mul_f64(0.9)
+        .saturating_sub(Duration::from_millis(20));
     let high = expected.mul_f64(1.1) + slack;
     assert!(
         gap >= low && gap <= high,
@@ -355,15 +389,28 @@ impl Sink {
     }
 
     pub(crate) fn requests(&self) -> Vec<SinkRequest> {
-        self.state.requests.lock().unwrap().clone()
+        self.state
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Waits for at least `n` requests.
-    pub(crate) async fn wait_requests(&self, n: usize, within: Duration) -> anyhow::Result<Vec<SinkRequest>> {
+    pub(crate) async fn wait_requests(
+        &self,
+        n: usize,
+        within: Duration,
+    ) -> anyhow::Result<Vec<SinkRequest>> {
         let mut rx = self.state.count.subscribe();
         tokio::time::timeout(within, rx.wait_for(|count| *count >= n))
             .await
-            .with_context(|| format!("{} sink requests after {within:?}, expected {n}", self.requests().len()))??;
+            .with_context(|| {
+                format!(
+                    "{} sink requests after {within:?}, expected {n}",
+                    self.requests().len()
+                )
+            })??;
         Ok(self.requests())
     }
 
@@ -372,7 +419,12 @@ impl Sink {
         let mut counts = HashMap::new();
         for request in self.requests() {
             *counts
-                .entry(request.header("idempotency-key").unwrap_or_default().to_owned())
+                .entry(
+                    request
+                        .header("idempotency-key")
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
                 .or_default() += 1;
         }
         counts
@@ -395,13 +447,24 @@ async fn receive(
         at: Instant::now(),
         headers: headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body,
     };
-    let key = request.header("idempotency-key").unwrap_or_default().to_owned();
+    let key = request
+        .header("idempotency-key")
+        .unwrap_or_default()
+        .to_owned();
     let reply = {
-        let mut requests = state.requests.lock().unwrap();
+        let mut requests = state
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let earlier = requests
             .iter()
             .filter(|r| r.header("idempotency-key") == Some(key.as_str()))
@@ -411,13 +474,16 @@ async fn receive(
         reply
     };
     state.count.send_modify(|count| *count += 1);
-    let status = |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match reply {
         Reply::Status(code) => status(code).into_response(),
         Reply::StatusWith(code, headers) => {
             let mut response = status(code).into_response();
             for (name, value) in headers {
-                response.headers_mut().insert(name, value.parse().unwrap());
+                if let Ok(value) = value.parse() {
+                    response.headers_mut().insert(name, value);
+                }
             }
             response
         }
@@ -455,7 +521,9 @@ impl Instance {
     }
 
     pub(crate) async fn spawn_with(toml: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("hookline-processor-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("hookline-processor-")
+            .tempdir()?;
         let config = dir.path().join("hookline.toml");
         std::fs::write(&config, toml)?;
         let binary = hookline_tests::workspace_binary("hookline-processor")?;
@@ -504,10 +572,74 @@ impl Instance {
     }
 
     /// Waits for the process to exit.
-    pub(crate) async fn wait(&mut self, within: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    pub(crate) async fn wait(
+        &mut self,
+        within: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
         tokio::time::timeout(within, self.child.wait())
             .await
-            .with_context(|| format!("hookline-processor still running after {within:?}; stderr:\n{}", self.stderr()))?
+            .with_context(|| {
+                format!(
+                    "hookline-processor still running after {within:?}; stderr:\n{}",
+                    self.stderr()
+                )
+            })?
             .context("waiting for hookline-processor")
     }
+}
+
+// ------------------------------------------------------------ a fleet
+
+/// The `[processor]` body of a fleet instance posting to `sink`.
+pub(crate) fn fleet_config(env: &Env, sink: &Sink, concurrency: usize) -> String {
+    config_file(
+        env,
+        &format!(
+            "group = \"fleet\"\nconcurrency = {concurrency}\nack_wait = \"2s\"\nmax_deliver = 10\n\
+             backoff = {{ initial = \"200ms\", max = \"2s\" }}\ndrain_timeout = \"10s\"\n\
+             handler = {{ http = {{ url = \"{}\", timeout = \"5s\" }} }}\n",
+            sink.url
+        ),
+    )
+}
+
+/// Waits until the sink has seen every key `<prefix>-0..n` (as
+/// `<source>:<prefix>-i`) and the group has settled; returns the counts.
+pub(crate) async fn wait_all_handled(
+    env: &Env,
+    sink: &Sink,
+    group: &str,
+    source: &str,
+    prefix: &str,
+    n: usize,
+    within: Duration,
+) -> anyhow::Result<HashMap<String, usize>> {
+    let deadline = Instant::now() + within;
+    loop {
+        let counts = sink.counts();
+        let seen = (0..n)
+            .filter(|i| counts.contains_key(&format!("{source}:{prefix}-{i}")))
+            .count();
+        if seen == n {
+            env.wait_settled(group, deadline.saturating_duration_since(Instant::now()))
+                .await?;
+            return Ok(sink.counts());
+        }
+        if Instant::now() > deadline {
+            bail!("{seen} of {n} webhooks handled after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Keys handled more than once, and how many extra runs in total.
+pub(crate) fn duplicates(counts: &HashMap<String, usize>) -> (Vec<String>, usize) {
+    let mut keys: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.sort();
+    let extra = counts.values().map(|n| n.saturating_sub(1)).sum();
+    (keys, extra)
 }
