@@ -3,9 +3,15 @@
 //! unchanged, `Nats-Msg-Id` = `<group>:<original Nats-Msg-Id>` (so two
 //! groups can dead-letter one webhook, and a repeated publish is deduped)
 //! and the `Hookline-Dlq-*` headers.
+//!
+//! [`redrive`] puts a dead letter back on its original subject, so that the
+//! group that gave up runs it again (its idempotency record was removed
+//! when it dead-lettered); groups that already handled the webhook ack the
+//! copy as a duplicate.
 
 use async_nats::HeaderMap;
 use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::{self, context::PublishError, message::PublishMessage};
 use bytes::Bytes;
 use hookline_platform::contract::{
@@ -82,6 +88,75 @@ impl DeadLetter<'_> {
             .await?;
         Ok(())
     }
+}
+
+/// Header naming the dead letter a re-driven message came from
+/// (`<dlq stream>:<sequence>`).
+pub const HEADER_REDRIVEN_FROM: &str = "Hookline-Redriven-From";
+
+/// Re-publishes dead letter `sequence` of stream `dlq_stream` to its
+/// original subject (`dlq.<group>.<source>.<event>` →
+/// `webhooks.<source>.<event>`) with the same payload, the `Hookline-Source`
+/// and `Hookline-Event` headers, [`HEADER_REDRIVEN_FROM`], and
+/// `Nats-Msg-Id` = `<original Nats-Msg-Id>:redrive:<sequence>` (new to the
+/// stream's duplicate window, yet re-driving one dead letter twice in a row
+/// publishes it once). The dead letter itself is left in place; delete it
+/// with `Stream::delete_message` once the re-drive is handled.
+///
+/// # Errors
+/// The dead letter cannot be read, is not on a `dlq.` subject, or the
+/// publish gets no PubAck.
+pub async fn redrive(
+    js: &jetstream::Context,
+    dlq_stream: &str,
+    sequence: u64,
+) -> Result<PublishAck, crate::Error> {
+    let stream = js
+        .get_stream(dlq_stream)
+        .await
+        .map_err(|source| crate::Error::Stream {
+            name: dlq_stream.to_owned(),
+            source,
+        })?;
+    let letter = stream
+        .get_raw_message(sequence)
+        .await
+        .map_err(|source| crate::Error::DeadLetterRead { sequence, source })?;
+    let original_subject = letter
+        .subject
+        .strip_prefix(DLQ_SUBJECT_PREFIX)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.split_once('.'))
+        .map(|(_group, rest)| format!("{SUBJECT_PREFIX}.{rest}"))
+        .ok_or_else(|| crate::Error::NotADeadLetter {
+            sequence,
+            subject: letter.subject.to_string(),
+        })?;
+    let header = |name: &str| letter.headers.get(name).map(|v| v.as_str().to_owned());
+    let group = header(HEADER_DLQ_GROUP).unwrap_or_default();
+    let original_id = header(NATS_MESSAGE_ID.as_ref())
+        .map(|id| {
+            id.strip_prefix(&format!("{group}:"))
+                .map(str::to_owned)
+                .unwrap_or(id)
+        })
+        .unwrap_or_else(|| format!("dlq-{sequence}"));
+    let mut message = PublishMessage::build()
+        .message_id(format!("{original_id}:redrive:{sequence}"))
+        .header(HEADER_REDRIVEN_FROM, format!("{dlq_stream}:{sequence}"));
+    for name in [HEADER_SOURCE, HEADER_EVENT] {
+        if let Some(value) = header(name) {
+            message = message.header(name, value);
+        }
+    }
+    let publish = async {
+        js.send_publish(original_subject, message.payload(letter.payload))
+            .await?
+            .await
+    };
+    publish
+        .await
+        .map_err(|source| crate::Error::Redrive { sequence, source })
 }
 
 /// One line of printable text, at most [`MAX_REASON_LEN`] bytes.

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use async_nats::jetstream::context::{CreateKeyValueError, GetStreamError};
-use async_nats::jetstream::stream::ConsumerError;
+use async_nats::jetstream::context::{CreateKeyValueError, GetStreamError, PublishError};
+use async_nats::jetstream::stream::{ConsumerError, RawMessageError};
 
 /// Why the processor cannot start (or had to stop).
 #[derive(Debug, thiserror::Error)]
@@ -53,4 +53,30 @@ pub enum Error {
     /// The `http` handler's client cannot be built.
     #[error("cannot build the HTTP handler's client")]
     HttpClient(#[source] reqwest::Error),
+    /// A dead letter to re-drive cannot be read.
+    #[error("cannot read dead letter {sequence}")]
+    DeadLetterRead {
+        /// Its sequence in the dead-letter stream.
+        sequence: u64,
+        /// The JetStream error.
+        #[source]
+        source: RawMessageError,
+    },
+    /// The message to re-drive is not on a `dlq.<group>.<source>.<event>` subject.
+    #[error("message {sequence} on {subject} is not a dead letter")]
+    NotADeadLetter {
+        /// Its sequence.
+        sequence: u64,
+        /// Its subject.
+        subject: String,
+    },
+    /// The re-driven copy was not acknowledged by the `WEBHOOKS` stream.
+    #[error("cannot re-drive dead letter {sequence}")]
+    Redrive {
+        /// Its sequence in the dead-letter stream.
+        sequence: u64,
+        /// The publish error.
+        #[source]
+        source: PublishError,
+    },
 }
