@@ -157,3 +157,20 @@ fn event_header(event: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The event name is attacker-chosen; its header copy must never be
+        /// a value async-nats refuses (it panics on CR/LF in `From<&str>`).
+        #[test]
+        fn event_header_is_always_a_valid_bounded_header_value(event in any::<String>()) {
+            let value = event_header(&event);
+            prop_assert!(value.parse::<async_nats::HeaderValue>().is_ok(), "{value:?}");
+            prop_assert!(value.len() <= MAX_EVENT_HEADER);
+        }
+    }
+}

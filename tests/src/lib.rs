@@ -8,6 +8,7 @@
 
 pub mod ingest;
 pub mod publish;
+pub mod process;
 pub mod raw_http;
 
 use std::path::{Path, PathBuf};
