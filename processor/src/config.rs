@@ -71,8 +71,9 @@ pub struct ProcessorConfig {
     /// redelivering; also the lease of an idempotency claim.
     #[serde(default = "default_ack_wait", deserialize_with = "duration")]
     pub ack_wait: Duration,
-    /// Handler attempts before a webhook is dead-lettered. The consumer's
-    /// server-side `MaxDeliver` is one more (see the crate docs).
+    /// Deliveries that may run the handler ([`Delivery::attempt`](crate::Delivery)
+    /// counts them); a failure on the last one dead-letters the webhook. The
+    /// consumer's server-side `MaxDeliver` is one more (see the crate docs).
     #[serde(default = "default_max_deliver")]
     pub max_deliver: u32,
     /// Exponential redelivery delays.

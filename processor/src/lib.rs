@@ -25,28 +25,35 @@
 //!
 //! # Redelivery and backoff
 //! The consumer has no server-side `BackOff` (it would overwrite `ack_wait`
-//! and skew nak delays). After attempt `n` fails, the worker naks with
-//! `delay(n) = min(initial · 2^(n-1), max)` ±10 % jitter, or with the
-//! handler's own `Retry-After` capped at `max`.
+//! and skew nak delays, NATS.md §1). After the handler's `n`-th run for a
+//! message fails, the worker naks with `delay(n) = min(initial · 2^(n-1),
+//! max)` ±10 % jitter, or with the handler's own `Retry-After` capped at
+//! `max` ([`Backoff`]).
 //!
 //! Deliveries that *time out* (the instance crashed, froze or lost its
 //! connection, so neither an ack nor an in-progress ack arrived within
 //! `ack_wait`) are redelivered by the server after `ack_wait`, with no delay
-//! of ours. They are spaced by a **gate**: before running a handler, the
-//! worker reads the webhook's idempotency record. A `claimed` record of the
-//! same stream message means the previous attempt never settled; the next
-//! attempt may start `max(ack_wait, delay(n))` after the claim was last
-//! renewed (the server's timestamp of that revision), and an earlier
-//! delivery is nak'd with the remaining time. A `retrying` record carries the
-//! delay that was scheduled, and the gate enforces it too (e.g. when the nak
-//! itself was lost). So timeouts back off exponentially once `delay(n)`
-//! exceeds `ack_wait`. A gated delivery counts as a delivery.
+//! of ours. They are spaced by a **gate**: before running the handler, the
+//! worker reads the webhook's idempotency record.
 //!
-//! `max_deliver` is the number of handler attempts; the consumer's server
-//! `MaxDeliver` is `max_deliver + 1`. The extra delivery exists only after a
-//! last attempt that timed out (or was gated): it is dead-lettered without
-//! running the handler. Without it, the server would silently stop
-//! redelivering a message whose last attempt crashed.
+//! | record of this message | meaning | the delivery … |
+//! |---|---|---|
+//! | `retrying` (delay `d`) | run `n` failed and scheduled `d` | runs once `d` has passed since the record was written, else naks with the rest |
+//! | `claimed`, lease expired | run `n` never settled: it timed out | runs once `max(ack_wait, delay(n))` has passed since the claim's last renewal, else naks with the rest |
+//! | `claimed`, lease live | someone is still running it | naks until the lease has lapsed (a live owner's in-progress acks override that nak) |
+//!
+//! Record times are the server's timestamps of the record's revisions, so
+//! instances never compare clocks with each other. A crashed instance's
+//! webhook therefore waits `ack_wait`, then `delay(1)`, `delay(2)`, … once
+//! those exceed `ack_wait`. A delivery held back by the gate is not a run
+//! (runs are the backoff exponent), but it is a delivery: `max_deliver`
+//! bounds deliveries, and a timed-out run costs two.
+//!
+//! `max_deliver` deliveries may run the handler; the consumer's server
+//! `MaxDeliver` is `max_deliver + 1`. The extra delivery happens only when
+//! the last one never settled (it timed out) or was held back: it is
+//! dead-lettered without running the handler. Without it, the server would
+//! silently stop redelivering a message whose last attempt crashed.
 //!
 //! # Handled once
 //! Records live in a KV bucket (history 1, `max_age` = `idempotency_ttl`),
