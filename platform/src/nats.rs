@@ -7,7 +7,16 @@ use async_nats::{Client, ConnectOptions};
 use serde::Deserialize;
 
 use crate::config;
-use crate::secret::{SecretError, SecretSource};
+use crate::secret::{Secret, SecretError, SecretSource};
+
+/// Credentials written into `nats.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlCredentials {
+    /// `nats://user:password@host`.
+    UserPassword(String, Secret),
+    /// `nats://token@host`.
+    Token(Secret),
+}
 
 /// The `[nats]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -95,7 +104,8 @@ impl Default for NatsConfig {
 /// Why the connection could not be made. Never contains a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// `url` is empty or a part of it is not a server address.
+    /// `url` is empty or a part of it is not a server address (credentials
+    /// in it are shown as `***`).
     #[error("invalid nats.url {0:?}")]
     Url(String),
     /// A password or token could not be read.
@@ -113,7 +123,8 @@ pub enum ConnectError {
         #[source]
         source: std::io::Error,
     },
-    /// No server answered within `connect_timeout`.
+    /// No server answered within `connect_timeout` (credentials in the URL
+    /// are shown as `***`).
     #[error("cannot connect to NATS at {url} within {timeout:?}")]
     Unreachable {
         /// The configured URL(s).
@@ -127,7 +138,10 @@ pub enum ConnectError {
 }
 
 impl NatsConfig {
-    /// The server addresses in `url`.
+    /// The server addresses in `url`, without any credentials written into
+    /// them (those are returned by [`url_credentials`](Self::url_credentials)
+    /// and passed to the client as options, so no address that a library
+    /// might log or print carries a password).
     ///
     /// # Errors
     /// An empty list or an address that does not parse.
@@ -137,12 +151,53 @@ impl NatsConfig {
             .split(',')
             .map(str::trim)
             .filter(|part| !part.is_empty())
-            .map(|part| part.parse::<async_nats::ServerAddr>())
-            .collect();
+            .map(|part| {
+                let addr = part.parse::<async_nats::ServerAddr>().ok()?;
+                if !addr.has_user_pass() {
+                    return Some(addr);
+                }
+                let mut url = addr.into_inner();
+                url.set_password(None).ok()?;
+                url.set_username("").ok()?;
+                async_nats::ServerAddr::from_url(url).ok()
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or(());
         match addrs {
             Ok(addrs) if !addrs.is_empty() => Ok(addrs),
-            _ => Err(ConnectError::Url(self.url.clone())),
+            _ => Err(ConnectError::Url(self.redacted_url())),
         }
+    }
+
+    /// Credentials written into `url` (`nats://user:password@host` or
+    /// `nats://token@host`), from its first address that has any.
+    pub fn url_credentials(&self) -> Option<UrlCredentials> {
+        self.url.split(',').map(str::trim).find_map(|part| {
+            let addr = part.parse::<async_nats::ServerAddr>().ok()?;
+            let user = addr.username()?.to_owned();
+            Some(match addr.password() {
+                Some(password) => UrlCredentials::UserPassword(user, Secret::new(password)),
+                None => UrlCredentials::Token(Secret::new(user)),
+            })
+        })
+    }
+
+    /// `url` with any credentials in it replaced by `***`, for messages.
+    pub fn redacted_url(&self) -> String {
+        self.url
+            .split(',')
+            .map(|part| match part.split_once("://") {
+                Some((scheme, rest)) => {
+                    let authority_end = rest.find('/').unwrap_or(rest.len());
+                    match rest[..authority_end].rfind('@') {
+                        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+                        None => part.to_owned(),
+                    }
+                }
+                None => part.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Connection options with authentication, TLS, ping and a reconnect
@@ -160,6 +215,16 @@ impl NatsConfig {
                 })?,
             None => ConnectOptions::new(),
         };
+        // Credentials in the URL first; the explicit keys below win.
+        match self.url_credentials() {
+            Some(UrlCredentials::UserPassword(user, password)) => {
+                options = options.user_and_password(user, password.expose().to_owned());
+            }
+            Some(UrlCredentials::Token(token)) => {
+                options = options.token(token.expose().to_owned());
+            }
+            None => {}
+        }
         match (&self.user, &self.password) {
             (Some(user), Some(password)) => {
                 options = options
@@ -223,7 +288,7 @@ pub async fn connect(config: &NatsConfig, default_name: &str) -> Result<Client, 
             Ok(client) => return Ok(client),
             Err(source) if tokio::time::Instant::now() + pause >= deadline => {
                 return Err(ConnectError::Unreachable {
-                    url: config.url.clone(),
+                    url: config.redacted_url(),
                     timeout: config.connect_timeout,
                     source,
                 });
@@ -255,5 +320,38 @@ mod tests {
             };
             assert!(config.server_addrs().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_split_off_and_redacted() {
+        let config = NatsConfig {
+            url:
+                "nats://app:pa55@127.0.0.1:4222,nats://tok3n@127.0.0.1:4223, nats://127.0.0.1:4224"
+                    .into(),
+            ..NatsConfig::default()
+        };
+        let addrs = config.server_addrs().unwrap();
+        for addr in &addrs {
+            assert!(!addr.has_user_pass(), "{}", addr.as_url_str());
+            assert!(!addr.as_url_str().contains("pa55") && !addr.as_url_str().contains("tok3n"));
+        }
+        assert_eq!(
+            config.url_credentials(),
+            Some(UrlCredentials::UserPassword(
+                "app".into(),
+                Secret::new("pa55")
+            ))
+        );
+        let redacted = config.redacted_url();
+        assert_eq!(
+            redacted,
+            "nats://***@127.0.0.1:4222,nats://***@127.0.0.1:4223, nats://127.0.0.1:4224"
+        );
+        let bad = NatsConfig {
+            url: "nats://app:pa55@host:notaport".into(),
+            ..NatsConfig::default()
+        };
+        let message = bad.server_addrs().unwrap_err().to_string();
+        assert!(!message.contains("pa55"), "{message}");
     }
 }

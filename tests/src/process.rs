@@ -121,6 +121,15 @@ impl Process {
         Ok(text)
     }
 
+    /// What the latest run wrote to stderr (where binaries put their
+    /// one-line start-up failure; logs go to stdout).
+    ///
+    /// # Errors
+    /// The log file cannot be read.
+    pub fn stderr(&self) -> anyhow::Result<String> {
+        Ok(String::from_utf8_lossy(&std::fs::read(self.log_path("stderr"))?).into_owned())
+    }
+
     /// The resident set size in KiB (`VmRSS` in `/proc/<pid>/status`).
     ///
     /// # Errors
