@@ -9,13 +9,16 @@ use std::time::Duration;
 use hookline_tests::NatsServer;
 use hookline_tests::process::{Process, free_port};
 
+/// The `secrets` line, the environment, and what the error must say.
+type Case = (String, Vec<(&'static str, &'static str)>, &'static str);
+
 #[tokio::test]
 async fn sources_without_usable_secrets_refuse_to_start() -> anyhow::Result<()> {
     let nats = NatsServer::start().await?;
     let dir = tempfile::tempdir()?;
     let empty_file = dir.path().join("empty-secret");
     std::fs::write(&empty_file, "\n")?;
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "secrets = []".to_owned(),
             vec![],
