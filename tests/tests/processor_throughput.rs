@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hookline_tests::publish::publish_many;
 use support::{Env, Instance, config_file};
 
-const WEBHOOKS: usize = 5_000;
+const WEBHOOKS: usize = 20_000;
 
 async fn measure(instances: usize) -> anyhow::Result<f64> {
     let env = Env::start().await?;
