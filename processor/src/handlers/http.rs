@@ -134,12 +134,25 @@ impl Handler for HttpHandler {
                 classify(response.status(), retry_after)
             }
             Err(error) if error.is_builder() => {
-                Outcome::permanent(format!("cannot build the request: {}", error.without_url()))
+                Outcome::permanent(format!("cannot build the request: {}", chain(error)))
             }
             Err(error) if error.is_timeout() => Outcome::retry("request timed out"),
-            Err(error) => Outcome::retry(format!("request failed: {}", error.without_url())),
+            Err(error) => Outcome::retry(format!("request failed: {}", chain(error))),
         }
     }
+}
+
+/// The error and its causes on one line, without the URL.
+fn chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Maps a response status to an outcome.
