@@ -36,7 +36,7 @@ async fn scenario_1_processor_hard_killed_repeatedly() -> anyhow::Result<()> {
     let sink = Sink::start().await?;
     let settings = Settings::new(nats.url(), &sink);
     let ingest = Ingest::start(&settings).await?;
-    let mut processors = vec![
+    let mut processors = [
         Processor::start(&settings).await?,
         Processor::start(&settings).await?,
     ];
@@ -104,7 +104,7 @@ async fn scenario_2_ingest_hard_killed() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.cancel();
     load.await?;
-    let unanswered = sender.ledger.count(|a| *a == Answer::NoAnswer);
+    let unanswered = sender.ledger.count(|a| *a == Answer::Unanswered);
     println!("scenario=2 unanswered_during_kills={unanswered}");
     assert!(
         unanswered > 0,

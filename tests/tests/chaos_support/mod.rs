@@ -18,6 +18,16 @@
 //!   killed instance's in-flight handlers may have finished their side
 //!   effect without recording it).
 //! - **dlq**: the dead-lettered ids must be exactly the expected set.
+//!
+//! Summary fields: `sent` requests, `2xx` requests answered 2xx,
+//! `acked_ids` distinct ids answered 2xx at least once, `non_2xx` requests
+//! answered otherwise or not at all, `in_stream` distinct ids stored,
+//! `stream_messages` messages stored (more than ids when a repeat came
+//! after the duplicate window), `handled` ids the sink answered 2xx,
+//! `duplicates`, `dead_lettered`, `persisted_without_2xx` (stored although
+//! the client saw no 2xx: a kill between PubAck and answer, or a PubAck
+//! after the publish timeout; the provider's retry is then a duplicate),
+//! `half_way`, `lost`.
 
 #![allow(dead_code)] // each scenario uses a different subset
 
@@ -135,7 +145,7 @@ pub(crate) enum Answer {
     Ok,
     Status(u16),
     /// No answer: connection refused or dropped, or a client timeout.
-    NoAnswer,
+    Unanswered,
 }
 
 /// Every answer per envelope id (`1:<delivery>`).
@@ -188,7 +198,7 @@ impl Sender {
         let body =
             format!(r#"{{"delivery":"{delivery}","pad":"{}"}}"#, "x".repeat(256)).into_bytes();
         let answer = match signed_headers(&self.spec, GH_SECRET, &body, &id, "push") {
-            Err(_) => Answer::NoAnswer,
+            Err(_) => Answer::Unanswered,
             Ok(headers) => match self
                 .client
                 .post(format!("{base}/webhooks/github"))
@@ -199,7 +209,7 @@ impl Sender {
             {
                 Ok(response) if response.status().is_success() => Answer::Ok,
                 Ok(response) => Answer::Status(response.status().as_u16()),
-                Err(_) => Answer::NoAnswer,
+                Err(_) => Answer::Unanswered,
             },
         };
         self.ledger.record(&id, answer);
@@ -631,6 +641,7 @@ pub(crate) async fn stream_ids(
 #[derive(Debug, Default)]
 pub(crate) struct Audit {
     pub(crate) sent: usize,
+    pub(crate) answered_2xx: usize,
     pub(crate) ok: usize,
     pub(crate) non_2xx: usize,
     pub(crate) in_stream: usize,
@@ -712,6 +723,11 @@ pub(crate) async fn audit(
 
     let mut audit = Audit {
         sent: answers.values().map(Vec::len).sum(),
+        answered_2xx: answers
+            .values()
+            .flatten()
+            .filter(|a| **a == Answer::Ok)
+            .count(),
         ok: ok.len(),
         non_2xx: answers
             .values()
@@ -748,9 +764,10 @@ pub(crate) async fn audit(
         }
     }
     println!(
-        "scenario={scenario} sent={} 2xx={} non_2xx={} in_stream={} stream_messages={} handled={} duplicates={} \
+        "scenario={scenario} sent={} 2xx={} acked_ids={} non_2xx={} in_stream={} stream_messages={} handled={} duplicates={} \
          dead_lettered={} persisted_without_2xx={} half_way={} lost={}",
         audit.sent,
+        audit.answered_2xx,
         audit.ok,
         audit.non_2xx,
         audit.in_stream,
