@@ -232,6 +232,10 @@ async fn no_secret_or_signature_in_logs_metrics_or_answers() -> anyhow::Result<(
         output.len()
     );
 
+    // The processor, at trace too, handles what ingest stored through an
+    // http handler whose downstream fails each webhook's first attempt.
+    let (processor_output, processor_metrics) = run_processor(&config_text, &nats).await?;
+
     let mut secrets: Vec<String> = vec![NATS_PASSWORD.to_owned()];
     for (_, _, _, secret) in SOURCES {
         secrets.push((*secret).to_owned());
@@ -259,11 +263,89 @@ async fn no_secret_or_signature_in_logs_metrics_or_answers() -> anyhow::Result<(
     }
     println!(
         "secrets: searched {} bytes of trace output, {} bytes of metrics, {} answers for {} secrets and {} signature values",
-        output.len(),
-        metrics.len(),
+        output.len() + processor_output.len(),
+        metrics.len() + processor_metrics.len(),
         run.bodies.len(),
         secrets.len(),
         run.signatures.len()
     );
     Ok(())
+}
+
+/// Runs `hookline-processor` at trace against the stream ingest filled,
+/// until its downstream has answered 2xx for every stored webhook (each
+/// first attempt fails with 503, so retries are logged too); returns its
+/// output and `/metrics`.
+async fn run_processor(config_text: &str, nats: &NatsServer) -> anyhow::Result<(String, String)> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let handled = Arc::new(AtomicUsize::new(0));
+    let counter = handled.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let counter = counter.clone();
+            async move {
+                let attempt = headers
+                    .get("hookline-attempt")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("1");
+                if attempt == "1" {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sink = format!("http://{}/hooks", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let stored = {
+        let client = async_nats::ConnectOptions::new()
+            .user_and_password("hookline".into(), NATS_PASSWORD.into())
+            .connect(nats.url())
+            .await?;
+        let js = async_nats::jetstream::new(client);
+        js.get_stream("WEBHOOKS")
+            .await?
+            .info()
+            .await?
+            .state
+            .messages
+    };
+    let admin = free_port()?;
+    let config = format!(
+        "{config_text}\n[processor]\ngroup = \"leak\"\nack_wait = \"5s\"\n\
+         backoff = {{ initial = \"100ms\", max = \"1s\" }}\n\
+         metrics_listen = \"127.0.0.1:{admin}\"\n\
+         handler = {{ http = {{ url = \"{sink}\", timeout = \"2s\" }} }}\n"
+    );
+    let mut env = vec![("LEAK_NATS_PW", NATS_PASSWORD), ("RUST_LOG", "trace")];
+    env.extend(SOURCES.iter().map(|(_, _, var, secret)| (*var, *secret)));
+    let mut processor = Process::spawn("hookline-processor", &config, &env)?;
+    wait_ready(
+        &mut processor,
+        &format!("http://127.0.0.1:{admin}/readyz"),
+        Duration::from_secs(20),
+    )
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (handled.load(Ordering::SeqCst) as u64) < stored {
+        assert!(
+            Instant::now() < deadline,
+            "processor handled {} of {stored}",
+            handled.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = reqwest::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .await?
+        .text()
+        .await?;
+    assert_eq!(processor.terminate(Duration::from_secs(15)).await?, Some(0));
+    Ok((processor.output()?, metrics))
 }
