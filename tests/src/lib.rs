@@ -2,7 +2,8 @@
 //!
 //! [`NatsServer::start`] runs a real, throw-away JetStream `nats-server` on a
 //! free loopback port with its own store directory, and kills it on drop.
-//! The binary is found through `HOOKLINE_NATS_SERVER`, then the project's
+//! The binary is found through `NATS_SERVER_BIN` (not a `HOOKLINE_*` name:
+//! those are config overrides for the binaries the tests spawn), then the project's
 //! `.tools/` install (made by `scripts/install-nats-server`), then `PATH`;
 //! a missing binary fails the test with an install hint, never a skip.
 
@@ -26,7 +27,7 @@ pub const NATS_SERVER_VERSION: &str = "2.15.1";
 /// # Errors
 /// No binary anywhere, with the command that installs one.
 pub fn nats_server_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("HOOKLINE_NATS_SERVER") {
+    if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
         return Ok(PathBuf::from(path));
     }
     let local = workspace_root().join(".tools/nats-server/bin/nats-server");
@@ -43,7 +44,7 @@ pub fn nats_server_binary() -> anyhow::Result<PathBuf> {
     }
     bail!(
         "nats-server not found: run `scripts/install-nats-server` (installs {NATS_SERVER_VERSION} into .tools/) \
-         or set HOOKLINE_NATS_SERVER"
+         or set NATS_SERVER_BIN"
     )
 }
 

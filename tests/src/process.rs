@@ -71,11 +71,17 @@ impl Process {
         self.runs += 1;
         let stdout = std::fs::File::create(self.log_path("stdout"))?;
         let stderr = std::fs::File::create(self.log_path("stderr"))?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        // Only this process's config and `env` count, never an override
+        // that happens to be set where the tests run.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("HOOKLINE_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
             .arg("--config")
             .arg(&self.config)
-            .env_remove("HOOKLINE_CONFIG")
-            .env_remove("HOOKLINE_NATS_URL")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(stdout)
