@@ -5,6 +5,11 @@
 pub const SUBJECT_PREFIX: &str = "webhooks";
 /// Subject prefix of the dead-letter stream: `dlq.<group>.<source>.<event>`.
 pub const DLQ_SUBJECT_PREFIX: &str = "dlq";
+/// Subject prefix of replayed copies, `replay.<group>.<source>.<event>`:
+/// they live in the `WEBHOOKS` stream, but only the named group's consumer
+/// filters them, so other groups and downstream consumers of `webhooks.>`
+/// never see a replay meant for one group (`hookline replay`).
+pub const REPLAY_SUBJECT_PREFIX: &str = "replay";
 /// The event token used when the provider names no event.
 pub const UNKNOWN_EVENT: &str = "unknown";
 /// Longest subject token kept; longer names are cut (the Envelope keeps the original).
@@ -52,6 +57,30 @@ pub fn webhook_subject(source: &str, event: Option<&str>) -> String {
     format!("{SUBJECT_PREFIX}.{source}.{event}")
 }
 
+/// `replay.<group>.<source>.<event>` for a message on
+/// `webhooks.<source>.<event>`; `None` for any other subject.
+pub fn replay_subject(group: &str, subject: &str) -> Option<String> {
+    let rest = subject
+        .strip_prefix(SUBJECT_PREFIX)
+        .and_then(|r| r.strip_prefix('.'))?;
+    Some(format!("{REPLAY_SUBJECT_PREFIX}.{group}.{rest}"))
+}
+
+/// The webhook subject a message stands for: `webhooks.<source>.<event>`
+/// for a replayed copy on `replay.<group>.<source>.<event>`, any other
+/// subject unchanged.
+pub fn original_subject(subject: &str) -> std::borrow::Cow<'_, str> {
+    let replayed = subject
+        .strip_prefix(REPLAY_SUBJECT_PREFIX)
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.split_once('.'))
+        .map(|(_group, rest)| rest);
+    match replayed {
+        Some(rest) if !rest.is_empty() => format!("{SUBJECT_PREFIX}.{rest}").into(),
+        _ => subject.into(),
+    }
+}
+
 /// Whether `name` can be a source or group name: a non-empty token of
 /// lower-case ASCII letters, digits, `-` and `_`, at most 64 bytes.
 pub fn is_valid_name(name: &str) -> bool {
@@ -95,6 +124,25 @@ mod tests {
             "webhooks.github.push"
         );
         assert_eq!(webhook_subject("github", None), "webhooks.github.unknown");
+    }
+
+    #[test]
+    fn replay_subjects_name_one_group_and_map_back() {
+        let replay = replay_subject("billing", "webhooks.stripe.invoice_paid");
+        assert_eq!(
+            replay.as_deref(),
+            Some("replay.billing.stripe.invoice_paid")
+        );
+        assert_eq!(
+            original_subject("replay.billing.stripe.invoice_paid"),
+            "webhooks.stripe.invoice_paid"
+        );
+        assert_eq!(
+            original_subject("webhooks.github.push"),
+            "webhooks.github.push"
+        );
+        assert_eq!(original_subject("replay.billing"), "replay.billing");
+        assert_eq!(replay_subject("billing", "dlq.a.b.c"), None);
     }
 
     #[test]

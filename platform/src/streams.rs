@@ -1,5 +1,6 @@
 //! The `[stream]` section and the idempotent declaration of the two
-//! streams: `WEBHOOKS` (`webhooks.>`) and `WEBHOOKS_DLQ` (`dlq.>`).
+//! streams: `WEBHOOKS` (`webhooks.>`, plus `replay.>` for replays meant
+//! for one group) and `WEBHOOKS_DLQ` (`dlq.>`).
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use async_nats::jetstream::{self, stream};
 use serde::Deserialize;
 
 use crate::config::{self, ByteSize};
-use crate::contract::{DLQ_SUBJECT_PREFIX, SUBJECT_PREFIX};
+use crate::contract::{DLQ_SUBJECT_PREFIX, REPLAY_SUBJECT_PREFIX, SUBJECT_PREFIX};
 
 /// The `[stream]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -129,11 +130,15 @@ impl StreamConfig {
         Ok(())
     }
 
-    /// The `WEBHOOKS` stream's JetStream config.
+    /// The `WEBHOOKS` stream's JetStream config: `webhooks.>` and the
+    /// per-group replay subjects `replay.>`.
     pub fn webhooks(&self) -> stream::Config {
         stream::Config {
             name: self.name.clone(),
-            subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+            subjects: vec![
+                format!("{SUBJECT_PREFIX}.>"),
+                format!("{REPLAY_SUBJECT_PREFIX}.>"),
+            ],
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
             num_replicas: self.replicas,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::stream::Stream;
+use hookline_platform::contract::REPLAY_SUBJECT_PREFIX;
 
 use crate::Error;
 use crate::config::ProcessorConfig;
@@ -14,7 +15,9 @@ const PULL_EXPIRES: Duration = Duration::from_secs(30);
 const PULL_HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// The consumer configuration of a group: durable, explicit ack, `ack_wait`,
-/// server `MaxDeliver` = `max_deliver + 1`, the filter subjects, and **no**
+/// server `MaxDeliver` = `max_deliver + 1`, the filter subjects plus the
+/// group's own replay subjects (`replay.<group>.>`, see
+/// [`replay_subject`](hookline_platform::contract::replay_subject)), and **no**
 /// server-side `BackOff` (delays are computed client-side and sent as nak
 /// delays, see the crate docs).
 pub fn consumer_config(config: &ProcessorConfig) -> pull::Config {
@@ -25,11 +28,18 @@ pub fn consumer_config(config: &ProcessorConfig) -> pull::Config {
         ack_policy: AckPolicy::Explicit,
         ack_wait: config.ack_wait,
         max_deliver: config.server_max_deliver(),
-        filter_subjects: config.subjects.clone(),
+        filter_subjects: filter_subjects(config),
         max_ack_pending: i64::try_from(config.max_ack_pending).unwrap_or(i64::MAX),
         backoff: Vec::new(),
         ..Default::default()
     }
+}
+
+/// `subjects` and `replay.<group>.>`.
+fn filter_subjects(config: &ProcessorConfig) -> Vec<String> {
+    let mut subjects = config.subjects.clone();
+    subjects.push(format!("{REPLAY_SUBJECT_PREFIX}.{}.>", config.group));
+    subjects
 }
 
 /// Creates the group's consumer, or updates it to `config` (every instance

@@ -40,7 +40,8 @@ pub struct Webhook {
 pub struct Delivery {
     /// The processor group (the durable consumer's name).
     pub group: String,
-    /// The message subject, `webhooks.<source>.<event>`.
+    /// The webhook's subject, `webhooks.<source>.<event>` (for a copy
+    /// replayed to this group, the subject of the original).
     pub subject: String,
     /// The message's sequence in the `WEBHOOKS` stream.
     pub stream_sequence: u64,

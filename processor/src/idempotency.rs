@@ -68,29 +68,44 @@ pub fn decode_id(encoded: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The state of one webhook in one group.
+/// The state of one webhook in one group: the JSON value of its KV record
+/// (`{"state":"done","seq":7,"attempt":1}`). Public so that tools (e.g.
+/// `hookline trace`) can read records; only the processor writes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
-pub(crate) enum Record {
+pub enum Record {
     /// Delivery `attempt` of stream message `seq`, the handler's `runs`-th
     /// run for it, is running on `owner`; the claim lapses one lease after
     /// its latest revision.
     Claimed {
+        /// The message's sequence in the `WEBHOOKS` stream.
         seq: u64,
+        /// The delivery count.
         attempt: u32,
+        /// The handler's run number for this message (the backoff exponent).
         runs: u32,
+        /// The processor instance running it.
         owner: String,
     },
     /// Run `runs` (delivery `attempt`) of `seq` failed; the next run may
     /// start `delay_ms` after this revision was written.
     Retrying {
+        /// The message's sequence in the `WEBHOOKS` stream.
         seq: u64,
+        /// The delivery count of the failed run.
         attempt: u32,
+        /// The handler's run number for this message.
         runs: u32,
+        /// The backoff delay scheduled, in milliseconds.
         delay_ms: u64,
     },
     /// Handled (by delivery `attempt` of `seq`).
-    Done { seq: u64, attempt: u32 },
+    Done {
+        /// The message's sequence in the `WEBHOOKS` stream.
+        seq: u64,
+        /// The delivery that handled it.
+        attempt: u32,
+    },
 }
 
 impl Record {

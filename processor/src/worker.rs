@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream::{self, AckKind};
+use hookline_platform::contract::original_subject;
 use hookline_proto::{Envelope, Message as _};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
@@ -64,6 +65,7 @@ pub(crate) async fn process<H: Handler>(ctx: &Shared<H>, msg: jetstream::Message
         seq,
         attempt,
         source: String::new(),
+        subject: String::new(),
     }
     .process()
     .instrument(span)
@@ -78,6 +80,8 @@ struct Delivered<'a, H> {
     attempt: u32,
     /// The source token of the subject (metric label).
     source: String,
+    /// The webhook subject, `webhooks.<source>.<event>` (also for a replayed copy).
+    subject: String,
 }
 
 /// How a supervised handler call ended.
@@ -98,8 +102,10 @@ enum Finished {
 impl<H: Handler> Delivered<'_, H> {
     async fn process(mut self) {
         let config = &self.ctx.config;
+        // A replayed copy (`replay.<group>.<source>.<event>`) stands for its
+        // webhook subject everywhere: labels, dead letters, the handler.
+        self.subject = original_subject(&self.msg.subject).into_owned();
         self.source = self
-            .msg
             .subject
             .split('.')
             .nth(1)
@@ -132,7 +138,7 @@ impl<H: Handler> Delivered<'_, H> {
             envelope,
             delivery: Delivery {
                 group: config.group.clone(),
-                subject: self.msg.subject.to_string(),
+                subject: self.subject.clone(),
                 stream_sequence: self.seq,
                 attempt: self.attempt,
                 max_attempts: config.max_deliver,
@@ -425,7 +431,7 @@ impl<H: Handler> Delivered<'_, H> {
                 reason,
                 attempts,
                 stream_sequence: self.seq,
-                subject: &self.msg.subject,
+                subject: &self.subject,
                 headers: self.msg.headers.as_ref(),
                 payload: self.msg.payload.clone(),
             };

@@ -42,7 +42,11 @@ async fn a_restart_with_new_settings_updates_the_consumer() -> anyhow::Result<()
         info.config.max_deliver, 4,
         "max_deliver + 1 reserved delivery"
     );
-    assert_eq!(info.config.filter_subjects, ["webhooks.shopify.>"]);
+    assert_eq!(
+        info.config.filter_subjects,
+        ["webhooks.shopify.>", "replay.orders.>"],
+        "the configured subjects plus the group's replay subjects"
+    );
     assert_eq!(info.config.max_ack_pending, 500);
     assert!(info.config.backoff.is_empty(), "no server-side BackOff");
     running.stop().await?;
@@ -64,7 +68,7 @@ async fn a_restart_with_new_settings_updates_the_consumer() -> anyhow::Result<()
     assert_eq!(info.config.max_deliver, 7);
     assert_eq!(
         info.config.filter_subjects,
-        ["webhooks.shopify.>", "webhooks.stripe.>"]
+        ["webhooks.shopify.>", "webhooks.stripe.>", "replay.orders.>"]
     );
     assert_eq!(info.config.max_ack_pending, 2_000);
     assert!(info.config.backoff.is_empty());
