@@ -749,6 +749,21 @@ pub(crate) async fn audit(
         if handled > 0 {
             audit.handled += 1;
             audit.duplicates += handled - 1;
+            if handled > 1 {
+                let first = calls[id.as_str()][0].at;
+                let runs: Vec<String> = calls[id.as_str()]
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "attempt {} → {} at +{:?}",
+                            c.attempt,
+                            c.status,
+                            c.at - first
+                        )
+                    })
+                    .collect();
+                println!("scenario={scenario} handled twice: {id}: {runs:?}");
+            }
         } else if !dlq.contains(id) {
             audit.half_way.push(id.clone());
         }
