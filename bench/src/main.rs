@@ -1,0 +1,133 @@
+//! `hookline-bench`: measures Hookline against bare baselines built in this
+//! binary from the same dependencies, and reports every figure as a ratio
+//! to a baseline measured in the same run (absolute numbers drift on shared
+//! machines; ratios from alternating runs do not, much).
+//!
+//! - **ingest**: a nats-server, the bare baseline (`baseline`: verify GitHub
+//!   HMAC → publish with `Nats-Msg-Id` → await PubAck → 200) and the real
+//!   `hookline-ingest`, driven in alternation by [`loadgen`] at each
+//!   connection count and body size; throughput, p50/p99/p99.9, peak RSS.
+//! - **processor**: a backlog drained by raw pull + ack (`raw-consume`), by
+//!   one `hookline-processor` (file handler, idempotency on) and by three.
+//! - both with the server's default sync and with `sync_interval: always`.
+//!
+//! Results go to `<out>/latest.json` and `<out>/latest.svg`, and a table to
+//! stdout. `--smoke` runs a few seconds for CI and never fails on timing.
+
+mod baseline;
+mod cli;
+mod ingest_bench;
+mod loadgen;
+mod nats_server;
+mod process;
+mod processor_bench;
+mod report;
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+
+use crate::cli::{Options, Part, USAGE};
+use crate::report::{Machine, Report};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("baseline") => runtime().and_then(|rt| rt.block_on(baseline::serve(&args[1..]))),
+        Some("raw-consume") => {
+            runtime().and_then(|rt| rt.block_on(baseline::raw_consume(&args[1..])))
+        }
+        _ => match Options::parse(&args) {
+            Ok(None) => {
+                println!("{USAGE}");
+                Ok(())
+            }
+            Ok(Some(options)) => runtime().and_then(|rt| rt.block_on(bench(options, &args))),
+            Err(error) => Err(error),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hookline-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The same runtime shape as the binaries under test (one worker per core).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn bench(options: Options, args: &[String]) -> anyhow::Result<()> {
+    let nats_binary = nats_server::locate()?;
+    let nats_version = std::process::Command::new(&nats_binary)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let load_before = loadavg();
+    eprintln!(
+        "hookline-bench: {} · load {load_before} · {} rounds",
+        nats_version, options.rounds
+    );
+    let mut report = Report {
+        command: std::iter::once("hookline-bench".to_owned())
+            .chain(args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        finished_at: 0,
+        machine: Machine {
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            load_before,
+            load_after: String::new(),
+            nats_server: nats_version,
+        },
+        rounds: options.rounds,
+        seconds_per_run: options.duration.as_secs_f64(),
+        ingest: Vec::new(),
+        processor: Vec::new(),
+        targets: Vec::new(),
+    };
+    for &sync in &options.syncs {
+        if options.part != Part::Processor {
+            report
+                .ingest
+                .extend(ingest_bench::run(&options, &nats_binary, sync).await?);
+        }
+        if options.part != Part::Ingest {
+            report
+                .processor
+                .push(processor_bench::run(&options, &nats_binary, sync).await?);
+        }
+    }
+    report.machine.load_after = loadavg();
+    report.finished_at = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    report.judge();
+    print!("{}", report.table());
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))?;
+    let json = options.out.join("latest.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    let svg = options.out.join("latest.svg");
+    std::fs::write(&svg, report.svg()).with_context(|| format!("writing {}", svg.display()))?;
+    println!("wrote {} and {}", json.display(), svg.display());
+    if options.smoke {
+        println!("(smoke run: figures are indicative only; timing never fails it)");
+    }
+    Ok(())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
