@@ -1,0 +1,56 @@
+//! `hookline`, the operator's CLI for a Hookline pipeline.
+//!
+//! Every command reads the same configuration as the other binaries
+//! ([`settings`]: `--config FILE` or `HOOKLINE_CONFIG`, then
+//! `HOOKLINE_<SECTION>_<KEY>` overrides, loaded into ingest's and the
+//! processor's own config types), talks to NATS with the configured
+//! options, and ends with a documented exit code ([`error`]: 0 ok, 1 failed,
+//! 2 usage, 3 not found).
+//!
+//! | command | module | what |
+//! |---|---|---|
+//! | `up` | [`up`] | nats-server (unless one answers at `nats.url`), ingest and the processor; Ctrl-C stops all |
+//! | `send` | [`send`] | a delivery signed as the provider signs it ([`samples`]), POSTed to ingest |
+//! | `status` | [`status`] | streams, groups, dead letters per group, idempotency bucket, cluster health |
+//! | `dlq list/show/replay/purge` | [`dlq`] | dead letters by sequence, group, source, event, time |
+//! | `replay` | [`replay`] | a source's history re-delivered to one group on `replay.<group>.…` |
+//! | `trace` | [`trace`] | a webhook's messages and its state in every group |
+//!
+//! [`run`] dispatches a parsed [`args::Cli`]; `main.rs` only parses, calls
+//! it and turns the result into the exit code.
+
+pub mod args;
+pub mod dlq;
+pub mod error;
+pub mod jetstream;
+pub mod replay;
+pub mod samples;
+pub mod scan;
+pub mod send;
+pub mod settings;
+pub mod status;
+pub mod table;
+pub mod trace;
+pub mod up;
+pub mod when;
+
+pub use error::{Error, Result};
+
+use args::{Cli, Command};
+use settings::Settings;
+
+/// Runs one command with the process environment `env`.
+///
+/// # Errors
+/// The command's [`Error`], whose [`exit_code`](Error::exit_code) the process ends with.
+pub async fn run(cli: Cli, env: &[(String, String)]) -> Result<()> {
+    let settings = Settings::load(cli.config.as_deref(), env)?;
+    match &cli.command {
+        Command::Up(args) => up::run(&settings, args).await,
+        Command::Send(args) => send::run(&settings, args).await,
+        Command::Status(args) => status::run(&settings, args).await,
+        Command::Dlq(command) => dlq::run(&settings, command).await,
+        Command::Replay(args) => replay::run(&settings, args).await,
+        Command::Trace(args) => trace::run(&settings, args).await,
+    }
+}

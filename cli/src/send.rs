@@ -1,0 +1,166 @@
+//! `hookline send`: sign a delivery exactly as the source's provider would
+//! and POST it to ingest, like `stripe trigger`.
+
+use std::io::Read as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hookline_signature::Signer;
+use serde_json::{Value, json};
+
+use crate::args::SendArgs;
+use crate::error::{Error, Result};
+use crate::samples::{self, Sample};
+use crate::settings::Settings;
+
+/// How long a send may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What `send` did, as printed.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// Where it went.
+    pub url: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The answer body (JSON when ingest answered JSON).
+    pub answer: Value,
+    /// The webhook id sent.
+    pub id: String,
+    /// The event sent.
+    pub event: String,
+}
+
+/// Runs `hookline send`.
+///
+/// # Errors
+/// Unknown source (3); a secret that cannot be read, an unreadable body
+/// file (2); ingest unreachable or answering non-2xx (1).
+pub async fn run(settings: &Settings, args: &SendArgs) -> Result<()> {
+    let sent = send(settings, args).await?;
+    if args.json {
+        let out = json!({
+            "url": sent.url,
+            "status": sent.status,
+            "id": sent.id,
+            "event": sent.event,
+            "answer": sent.answer,
+        });
+        println!("{out}");
+    } else {
+        let answer = match &sent.answer {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        println!(
+            "POST {} ({} {}) → {} {answer}",
+            sent.url, sent.event, sent.id, sent.status
+        );
+    }
+    if (200..300).contains(&sent.status) {
+        Ok(())
+    } else {
+        let hint = match sent.status {
+            401 => {
+                ": ingest refused the signature (does it use the same secret, and is the clock right?)"
+            }
+            404 => ": ingest does not know this source (same config?)",
+            503 => ": ingest could not store it (NATS unavailable or stream full); retry later",
+            _ => "",
+        };
+        Err(Error::Failed(format!(
+            "ingest answered {}{hint}",
+            sent.status
+        )))
+    }
+}
+
+/// Signs and posts; returns the answer whatever its status.
+///
+/// # Errors
+/// As [`run`], except that a non-2xx answer is returned, not an error.
+pub async fn send(settings: &Settings, args: &SendArgs) -> Result<Sent> {
+    let source = settings.source(&args.source)?;
+    let secret = source
+        .secrets
+        .first()
+        .ok_or_else(|| Error::Usage(format!("source {:?} has no secrets", source.name)))?
+        .resolve()
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot sign for source {:?}: {e} (secrets come from the environment or a file, never the command line)",
+                source.name
+            ))
+        })?;
+    let signer = Signer::new(&source.provider, secret.expose().as_bytes()).map_err(|e| {
+        Error::Usage(format!(
+            "source {:?}: the secret does not suit provider {}: {e}",
+            source.name,
+            source.provider.scheme()
+        ))
+    })?;
+    let now = SystemTime::now();
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| samples::new_id(&source.provider));
+    let event = args
+        .event
+        .clone()
+        .unwrap_or_else(|| samples::default_event(&source.provider).to_owned());
+    let sample = match &args.body {
+        Some(path) => Sample {
+            id,
+            event,
+            body: read_body(path)?,
+        },
+        None => samples::sample(&source.provider, &id, &event, now),
+    };
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/webhooks/{}", settings.ingest_addr(), source.name));
+    let unix = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .user_agent(concat!("hookline-cli/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::caused("cannot build the HTTP client", e))?;
+    let mut request = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(sample.body.clone());
+    for (name, value) in signer.sign(&sample.body, &sample.id, &sample.event, unix) {
+        request = request.header(name.as_str(), value);
+    }
+    let response = request.send().await.map_err(|e| {
+        Error::caused(
+            format!("cannot POST to {url} (is ingest running? `hookline up` starts it)"),
+            e,
+        )
+    })?;
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| Error::caused(format!("cannot read the answer from {url}"), e))?;
+    let answer = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok(Sent {
+        url,
+        status,
+        answer,
+        id: sample.id,
+        event: sample.event,
+    })
+}
+
+fn read_body(path: &std::path::Path) -> Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .map_err(|e| Error::caused("cannot read the body from standard input", e))?;
+        return Ok(body);
+    }
+    std::fs::read(path)
+        .map_err(|e| Error::Usage(format!("cannot read --body {}: {e}", path.display())))
+}

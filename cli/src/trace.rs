@@ -1,0 +1,356 @@
+//! `hookline trace`: where is this webhook? Its messages in `WEBHOOKS`
+//! (the original, re-drives, replays) and, per processor group, its state
+//! from the idempotency record, the consumer's position and the DLQ.
+
+use std::time::{Duration, SystemTime};
+
+use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::jetstream::stream::DirectGetErrorKind;
+use async_nats::jetstream::{self, consumer, kv};
+use hookline_ingest::envelope::dedup_id;
+use hookline_platform::contract::{
+    DLQ_SUBJECT_PREFIX, HEADER_DLQ_ATTEMPTS, HEADER_DLQ_REASON, REPLAY_SUBJECT_PREFIX,
+    SUBJECT_PREFIX, original_subject,
+};
+use hookline_processor::dead_letter::HEADER_REDRIVEN_FROM;
+use hookline_processor::idempotency::{Record, record_key};
+use hookline_proto::{Envelope, Message as _, Timestamp};
+use serde_json::{Value, json};
+
+use crate::args::TraceArgs;
+use crate::error::{Error, Result};
+use crate::jetstream::{durable_consumers, filters, open_stream, subject_matches};
+use crate::replay::HEADER_REPLAY_OF;
+use crate::scan::{History, header};
+use crate::settings::Settings;
+use crate::table::{Table, cut};
+use crate::when::{parse_time, rfc3339, short_duration, system_time};
+
+/// One message of the webhook in `WEBHOOKS`.
+#[derive(Debug, Clone)]
+struct Copy {
+    seq: u64,
+    subject: String,
+    msg_id: String,
+    stored: SystemTime,
+    kind: String,
+}
+
+/// Runs `hookline trace`.
+///
+/// # Errors
+/// Bad arguments (2), the webhook not in the stream (3), NATS trouble (1).
+pub async fn run(settings: &Settings, args: &TraceArgs) -> Result<()> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| parse_time("--since", t, SystemTime::now()))
+        .transpose()?;
+    if let Some(source) = &args.source
+        && !settings.ingest.sources.is_empty()
+    {
+        settings.source(source)?;
+    }
+    let js = settings.connect().await?;
+    let names = &settings.ingest.stream;
+    let stream = open_stream(&js, &names.name).await?;
+    let source_token = args.source.as_deref().unwrap_or("*");
+    let subjects = vec![
+        format!("{SUBJECT_PREFIX}.{source_token}.>"),
+        format!("{REPLAY_SUBJECT_PREFIX}.*.{source_token}.>"),
+    ];
+    let mut history = History::open(&stream, subjects, since, true).await?;
+    let mut copies = Vec::new();
+    while let Some(item) = history.next().await? {
+        let message = &item.message;
+        let Some(msg_id) = header(message, NATS_MESSAGE_ID.as_ref()) else {
+            continue;
+        };
+        let subject = original_subject(&message.subject).into_owned();
+        let source = subject.split('.').nth(1).unwrap_or_default();
+        let expected = dedup_id(source, &args.id);
+        let base = msg_id.split(":redrive:").next().unwrap_or_default();
+        let base = base.split(":replay:").next().unwrap_or_default();
+        if base != expected && base != args.id {
+            continue;
+        }
+        let kind = if let Some(from) = header(message, HEADER_REDRIVEN_FROM) {
+            format!("re-driven from {from}")
+        } else if let Some(of) = header(message, HEADER_REPLAY_OF) {
+            format!(
+                "replayed to {} (copy of {of})",
+                message.subject.split('.').nth(1).unwrap_or_default()
+            )
+        } else {
+            "received".to_owned()
+        };
+        copies.push(Copy {
+            seq: item.stream_sequence,
+            subject: message.subject.to_string(),
+            msg_id,
+            stored: item.published,
+            kind,
+        });
+    }
+    let Some(first) = copies.first().cloned() else {
+        return Err(Error::NotFound(format!(
+            "webhook {:?} is not in stream {}{} (messages are kept for {}; check the id and --source)",
+            args.id,
+            names.name,
+            args.source
+                .as_deref()
+                .map(|s| format!(" for source {s}"))
+                .unwrap_or_default(),
+            humantime::format_duration(names.max_age)
+        )));
+    };
+    let original = stream
+        .direct_get(first.seq)
+        .await
+        .map_err(|e| Error::caused(format!("cannot read WEBHOOKS #{}", first.seq), e))?;
+    let envelope = Envelope::decode(original.payload.clone()).ok();
+    let webhook_subject = original_subject(&first.subject).into_owned();
+    let dedup = match &envelope {
+        Some(envelope) => format!("{}:{}", envelope.source, envelope.id),
+        None => first.msg_id.clone(),
+    };
+    let store = js.get_key_value(settings.idempotency_bucket()).await.ok();
+    let dlq = open_stream(&js, &names.dlq_name).await.ok();
+    let mut groups = Vec::new();
+    for group in durable_consumers(&stream).await? {
+        let state = group_state(
+            &group,
+            &webhook_subject,
+            &copies,
+            &dedup,
+            store.as_ref(),
+            dlq.as_ref(),
+        )
+        .await?;
+        groups.push(json!({ "group": group.name, "state": state.0, "detail": state.1 }));
+    }
+    let report = json!({
+        "webhook_id": envelope.as_ref().map(|e| e.id.clone()),
+        "msg_id": first.msg_id,
+        "source": envelope.as_ref().map(|e| e.source.clone()),
+        "event": envelope.as_ref().map(|e| e.event.clone()),
+        "received_at": envelope.as_ref().and_then(|e| e.received_at.as_ref()).map(timestamp),
+        "messages": copies.iter().map(|c| json!({
+            "stream_seq": c.seq,
+            "subject": c.subject,
+            "msg_id": c.msg_id,
+            "stored_at": rfc3339(c.stored),
+            "kind": c.kind,
+        })).collect::<Vec<_>>(),
+        "groups": groups,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+/// `(state, detail)` of the webhook in one group.
+async fn group_state(
+    group: &consumer::Info,
+    subject: &str,
+    copies: &[Copy],
+    dedup: &str,
+    store: Option<&kv::Store>,
+    dlq: Option<&jetstream::stream::Stream>,
+) -> Result<(&'static str, String)> {
+    let group_filters = filters(group);
+    let mine: Vec<&Copy> = copies
+        .iter()
+        .filter(|c| group_filters.iter().any(|f| subject_matches(f, &c.subject)))
+        .collect();
+    if mine.is_empty() {
+        return Ok((
+            "not subscribed",
+            format!("filters {} do not take {subject}", group_filters.join(" ")),
+        ));
+    }
+    if let Some(store) = store {
+        let key = record_key(&group.name, dedup);
+        let entry = store
+            .entry(&key)
+            .await
+            .map_err(|e| Error::caused("cannot read the idempotency bucket", e))?;
+        if let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) {
+            let written = system_time(entry.created);
+            let age = SystemTime::now()
+                .duration_since(written)
+                .unwrap_or_default();
+            match serde_json::from_slice::<Record>(&entry.value) {
+                Ok(Record::Done { seq, attempt }) => {
+                    return Ok((
+                        "handled",
+                        format!(
+                            "by attempt {attempt} of WEBHOOKS #{seq}, {} ago",
+                            short_duration(age)
+                        ),
+                    ));
+                }
+                Ok(Record::Retrying {
+                    seq,
+                    attempt,
+                    delay_ms,
+                    ..
+                }) => {
+                    let next = Duration::from_millis(delay_ms).saturating_sub(age);
+                    return Ok((
+                        "retrying",
+                        format!(
+                            "attempt {attempt} of WEBHOOKS #{seq} failed; attempt {} in about {}",
+                            attempt + 1,
+                            short_duration(next)
+                        ),
+                    ));
+                }
+                Ok(Record::Claimed {
+                    seq,
+                    attempt,
+                    owner,
+                    ..
+                }) => {
+                    return Ok((
+                        "running",
+                        format!(
+                            "attempt {attempt} of WEBHOOKS #{seq} on instance {owner} (last heard {} ago)",
+                            short_duration(age)
+                        ),
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    if let Some(dlq) = dlq
+        && let Some((seq, attempts, reason)) =
+            dead_letter(dlq, &group.name, subject, copies).await?
+    {
+        return Ok((
+            "dead-lettered",
+            format!("WEBHOOKS_DLQ #{seq} after {attempts} attempts: {reason}"),
+        ));
+    }
+    let latest = mine.iter().map(|c| c.seq).max().unwrap_or(0);
+    if latest > group.delivered.stream_sequence {
+        return Ok((
+            "pending",
+            format!(
+                "not delivered yet ({} messages waiting for this group)",
+                group.num_pending
+            ),
+        ));
+    }
+    if latest > group.ack_floor.stream_sequence {
+        return Ok(("in flight", "delivered, not yet acknowledged".to_owned()));
+    }
+    Ok((
+        "acknowledged",
+        "no idempotency record: handled longer ago than idempotency_ttl, or acked as a duplicate"
+            .to_owned(),
+    ))
+}
+
+/// The group's dead letter of this webhook: `(dlq seq, attempts, reason)`.
+async fn dead_letter(
+    dlq: &jetstream::stream::Stream,
+    group: &str,
+    subject: &str,
+    copies: &[Copy],
+) -> Result<Option<(u64, String, String)>> {
+    let rest = subject
+        .strip_prefix(SUBJECT_PREFIX)
+        .unwrap_or_default()
+        .trim_start_matches('.');
+    let filter = format!("{DLQ_SUBJECT_PREFIX}.{group}.{rest}");
+    let wanted: Vec<String> = copies
+        .iter()
+        .map(|c| format!("{group}:{}", c.msg_id))
+        .collect();
+    let mut next = 1;
+    let mut found = None;
+    for _ in 0..100_000 {
+        let letter = match dlq.direct_get_next_for_subject(&filter, Some(next)).await {
+            Ok(letter) => letter,
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
+            Err(e) => return Err(Error::caused("cannot read the dead letters", e)),
+        };
+        next = letter.sequence + 1;
+        let id = letter
+            .headers
+            .get(NATS_MESSAGE_ID)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        if wanted.contains(&id) {
+            let h = |name: &str| {
+                letter
+                    .headers
+                    .get(name)
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default()
+            };
+            found = Some((
+                letter.sequence,
+                h(HEADER_DLQ_ATTEMPTS),
+                h(HEADER_DLQ_REASON),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// A protobuf timestamp as RFC 3339.
+pub fn timestamp(t: &Timestamp) -> String {
+    let at = u64::try_from(t.seconds)
+        .ok()
+        .map(|s| {
+            SystemTime::UNIX_EPOCH + Duration::new(s, u32::try_from(t.nanos).unwrap_or_default())
+        })
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    rfc3339(at)
+}
+
+fn render(report: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let mut out = format!(
+        "webhook {} (source {}, event {}), received {}\n",
+        text(&report["msg_id"]),
+        text(&report["source"]),
+        text(&report["event"]),
+        text(&report["received_at"])
+    );
+    let mut messages = Table::new(&["WEBHOOKS SEQ", "SUBJECT", "STORED", "WHAT"]);
+    for m in report["messages"].as_array().into_iter().flatten() {
+        messages.row(vec![
+            text(&m["stream_seq"]),
+            text(&m["subject"]),
+            text(&m["stored_at"]),
+            text(&m["kind"]),
+        ]);
+    }
+    out.push_str(&messages.render());
+    out.push('\n');
+    let mut groups = Table::new(&["GROUP", "STATE", "DETAIL"]);
+    for g in report["groups"].as_array().into_iter().flatten() {
+        groups.row(vec![
+            text(&g["group"]),
+            text(&g["state"]),
+            cut(&text(&g["detail"]), 160),
+        ]);
+    }
+    if groups.is_empty() {
+        out.push_str("no processor groups\n");
+    } else {
+        out.push_str(&groups.render());
+    }
+    out
+}
