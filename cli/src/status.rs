@@ -125,8 +125,8 @@ fn stream_json(info: &stream::Info) -> Value {
 }
 
 fn cluster_json(cluster: Option<&stream::ClusterInfo>, replicas: usize) -> Value {
-    let Some(cluster) = cluster else {
-        return json!({ "health": "single server", "leader": null, "peers": [] });
+    let Some(cluster) = cluster.filter(|c| c.name.is_some() || !c.replicas.is_empty()) else {
+        return json!({ "health": "single server (no replicas)", "leader": null, "peers": [] });
     };
     let peers: Vec<Value> = cluster
         .replicas

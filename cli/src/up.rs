@@ -13,6 +13,7 @@
 //! only `hookline`, which stops them in order (NATS last, so that the
 //! processor can still settle its messages while it drains).
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -95,6 +96,9 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> Result<()> {
     };
     let result = async {
         let mut env = Vec::new();
+        if !std::io::stdout().is_terminal() {
+            env.push(("NO_COLOR".to_owned(), "1".to_owned())); // plain forwarded logs
+        }
         if let Some(url) = &nats_url {
             env.push(("HOOKLINE_NATS_URL".to_owned(), url.clone()));
         }
@@ -309,7 +313,7 @@ impl LocalNats {
         std::fs::write(
             &conf,
             format!(
-                "# Written by `hookline up`.\nlisten: \"{}:{}\"\njetstream {{\n  store_dir: {store:?}\n  {}\n}}\n",
+                "# Written by `hookline up`.\nserver_name: hookline-local\nlisten: \"{}:{}\"\njetstream {{\n  store_dir: {store:?}\n  {}\n}}\n",
                 self.host,
                 self.port,
                 sync_line.unwrap_or("# sync_interval: default (2m); `hookline up --nats-sync always` fsyncs before every ack")
