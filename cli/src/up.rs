@@ -55,6 +55,14 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> Result<()> {
                 .to_owned(),
         )
     })?;
+    let sync_line = match args.nats_sync.as_deref() {
+        None => None,
+        Some("always") => Some("sync_interval: always".to_owned()),
+        Some(text) => {
+            parse_duration(text).map_err(|e| Error::Usage(format!("--nats-sync: {e}")))?;
+            Some(format!("sync_interval: \"{text}\""))
+        }
+    };
     check_sources(settings)?;
     let with_processor = !args.no_processor && settings.processor.is_some();
     if with_processor
@@ -69,14 +77,6 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> Result<()> {
                 .to_owned(),
         ));
     }
-    let sync_line = match args.nats_sync.as_deref() {
-        None => None,
-        Some("always") => Some("sync_interval: always".to_owned()),
-        Some(text) => {
-            parse_duration(text).map_err(|e| Error::Usage(format!("--nats-sync: {e}")))?;
-            Some(format!("sync_interval: \"{text}\""))
-        }
-    };
     let ingest_bin = sibling("hookline-ingest")?;
     let processor_bin = sibling("hookline-processor")?;
 
