@@ -93,6 +93,7 @@ mod error;
 mod handler;
 pub mod handlers;
 pub mod idempotency;
+mod in_flight;
 pub mod metrics;
 mod runtime;
 mod worker;

@@ -20,6 +20,7 @@ use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::idempotency::Store;
+use crate::in_flight::InFlight;
 use crate::worker::{self, Shared};
 use crate::{Error, consumer, metrics};
 
@@ -83,6 +84,7 @@ pub async fn run<H: Handler>(
         owner: instance_id(),
         config: processor,
         shutdown: shutdown.clone(),
+        in_flight: InFlight::default(),
     });
     pull(&ctx, &stream, consumer, &tracker).await;
     tracker.close();

@@ -18,6 +18,7 @@ use crate::config::ProcessorConfig;
 use crate::dead_letter::DeadLetter;
 use crate::handler::{Delivery, Handler, Outcome, Webhook};
 use crate::idempotency::{self, Current, Decision, Record, Store, WriteError};
+use crate::in_flight::InFlight;
 use crate::metrics::{self, Handled};
 
 /// What every worker shares.
@@ -30,6 +31,8 @@ pub(crate) struct Shared<H> {
     /// This instance's id in claim records.
     pub(crate) owner: String,
     pub(crate) shutdown: CancellationToken,
+    /// Keys this instance is working on (see [`InFlight`]).
+    pub(crate) in_flight: InFlight,
 }
 
 /// How many times a claim is re-read after losing a compare-and-set race.
@@ -127,6 +130,9 @@ impl<H: Handler> Delivered<'_, H> {
         let dedup_id = format!("{}:{}", envelope.source, envelope.id);
         let key = idempotency::record_key(&config.group, &dedup_id);
 
+        // A redelivery of a webhook this instance is still settling waits
+        // for that worker rather than taking its lapsed claim over.
+        let _held = self.ctx.in_flight.enter(&key, config.ack_wait).await;
         if self.attempt > config.max_deliver {
             self.dead_letter_reserved(&key).await;
             return;
@@ -347,15 +353,7 @@ impl<H: Handler> Delivered<'_, H> {
                     seq: self.seq,
                     attempt: self.attempt,
                 };
-                match ctx.store.write(key, Some(revision), &done).await {
-                    Ok(_) => {}
-                    Err(WriteError::Conflict) => tracing::warn!(
-                        "the claim was taken over while the handler ran; this webhook may have been handled twice"
-                    ),
-                    Err(error) => {
-                        tracing::warn!(%error, "handled, but the done record was not written")
-                    }
-                }
+                self.record_done(key, revision, &done).await;
                 ack(&self.msg, AckKind::Ack).await;
                 metrics::handled(&config.group, &self.source, Handled::Success);
                 tracing::debug!("handled");
@@ -388,6 +386,56 @@ impl<H: Handler> Delivered<'_, H> {
             Outcome::Permanent { reason } => {
                 let reason = format!("permanent failure: {reason}");
                 self.dead_letter(&reason, Some((key, revision))).await;
+            }
+        }
+    }
+
+    /// Writes the `done` record after a successful run. The handler's side
+    /// effect has happened, so losing this record would run it again after
+    /// redelivery: store errors (NATS away, a timed-out write) are retried
+    /// with the same revision until the write lands, the claim turns out to
+    /// be taken over, or `drain_timeout` after shutdown began. A retry that
+    /// conflicts may be our own earlier write whose answer was lost, so the
+    /// record is read back.
+    async fn record_done(&self, key: &str, revision: u64, done: &Record) {
+        let ctx = self.ctx;
+        let drain_timeout = ctx.config.drain_timeout;
+        let drain = async {
+            ctx.shutdown.cancelled().await;
+            tokio::time::sleep(drain_timeout).await;
+        };
+        tokio::pin!(drain);
+        let mut pause = Duration::from_millis(100);
+        let mut retried = false;
+        loop {
+            match ctx.store.write(key, Some(revision), done).await {
+                Ok(_) => return,
+                Err(WriteError::Conflict) => {
+                    let ours = retried
+                        && matches!(
+                            ctx.store.read(key).await,
+                            Ok(Some(Current { record: Some(Record::Done { seq, attempt }), .. }))
+                                if seq == self.seq && attempt == self.attempt
+                        );
+                    if !ours {
+                        tracing::warn!(
+                            "the claim was taken over while the handler ran; this webhook may have been handled twice"
+                        );
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, ?pause, "handled, but the done record was not written yet; retrying");
+                    retried = true;
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = &mut drain => {
+                            tracing::warn!("drain timed out before the done record was written; a redelivery may run the handler again");
+                            return;
+                        }
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
             }
         }
     }

@@ -8,16 +8,15 @@
 //! written", acks (also lost) and forgets the outcome. The message is
 //! redelivered after `ack_wait`, the record still says `claimed` with a
 //! lapsed lease, and the handler runs a second time to completion.
-//! Expected: on a failed (non-conflict) `done` write the worker keeps the
-//! outcome and retries the write until it succeeds (or shutdown), then
-//! acks; the redelivery then finds `done` and is acked as a duplicate.
+//! Fixed: on a failed (non-conflict) `done` write the worker keeps the
+//! outcome and retries the write until it lands, and a redelivery reaching
+//! the same instance meanwhile waits for that worker (`in_flight`) instead
+//! of taking the lapsed claim over; it then finds `done` and is acked as a
+//! duplicate.
 //!
 //! The test puts a TCP proxy between the processor and NATS that, while the
 //! handler finishes, swallows what the processor sends (as a server killed
 //! mid-stream does) and then drops the connection.
-//!
-//! Ignored until the processor is fixed:
-//! `cargo test -p hookline-tests --test durability_handled_once_across_nats_restart -- --ignored`
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -116,7 +115,6 @@ struct Sink {
 }
 
 #[tokio::test]
-#[ignore = "known processor bug: no done record is written when NATS is away as the handler succeeds"]
 async fn a_handler_that_succeeds_while_nats_is_away_runs_once() -> anyhow::Result<()> {
     let nats = NatsServer::start().await?;
     let proxy = Proxy::start(nats.port()).await?;
@@ -184,9 +182,8 @@ async fn a_handler_that_succeeds_while_nats_is_away_runs_once() -> anyhow::Resul
     proxy.cut_all();
 
     // Once NATS is back, the processor must record the success it had
-    // (today the record stays `claimed`, so any redelivery runs again:
-    // chaos scenario 3 saw exactly that when the server's consumer state
-    // lost the delivery in the kill and redelivered it as attempt 1).
+    // (before the fix the record stayed `claimed`, so the redelivery ran
+    // again: chaos scenario 3 saw exactly that).
     let webhook = TestWebhook::new("shop", "orders/create", "order-1", "{}");
     let key = hookline_processor::idempotency::record_key("once", &webhook.msg_id());
     let js = async_nats::jetstream::new(nats.client().await?);
