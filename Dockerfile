@@ -1,13 +1,15 @@
-# Multi-stage build of the Hookline binaries.
+# Multi-stage build of the Hookline binaries: hookline-ingest,
+# hookline-processor and the operator's CLI, hookline.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bins -p hookline-ingest -p hookline-processor
+RUN cargo build --release --locked --bins -p hookline-ingest -p hookline-processor -p hookline-cli
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 hookline
-COPY --from=build /src/target/release/hookline-ingest /src/target/release/hookline-processor /usr/local/bin/
+COPY --from=build /src/target/release/hookline-ingest /src/target/release/hookline-processor \
+    /src/target/release/hookline /usr/local/bin/
 COPY hookline.example.toml /etc/hookline/hookline.toml
 USER hookline
 ENV HOOKLINE_CONFIG=/etc/hookline/hookline.toml
