@@ -95,17 +95,23 @@ impl Publisher {
         if self.js.client().connection_state() != State::Connected {
             return Err(PublishError::Disconnected);
         }
-        let message = PublishMessage::build()
-            .message_id(outgoing.dedup_id)
-            .header(HEADER_SOURCE, outgoing.source)
-            .header(HEADER_EVENT, event_header(outgoing.event).as_str())
-            .payload(outgoing.payload);
+        let event = event_header(outgoing.event);
+        // Built per attempt rather than cloned: the first attempt moves its
+        // headers; retries are rare. The subject and payload are shared bytes.
+        let message = || {
+            PublishMessage::build()
+                .message_id(outgoing.dedup_id)
+                .header(HEADER_SOURCE, outgoing.source)
+                .header(HEADER_EVENT, event.as_str())
+                .payload(outgoing.payload.clone())
+        };
         let deadline = Instant::now() + self.timeout;
         let mut pause = Duration::from_millis(50);
+        let subject = async_nats::Subject::from(outgoing.subject);
         loop {
             let attempt = async {
                 self.js
-                    .send_publish(outgoing.subject.clone(), message.clone())
+                    .send_publish(subject.clone(), message())
                     .await?
                     .await
             };

@@ -90,11 +90,9 @@ async fn receive(
             error.into_response()
         }
     };
-    telemetry::request_finished(
-        &source.name,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    source
+        .metrics
+        .request_finished(response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 
@@ -138,7 +136,6 @@ async fn accept(
             hookline_platform::contract::subject_token
         )
     );
-    let event_name = event.clone().unwrap_or_default();
     let envelope = envelope::build(
         VerifiedRequest {
             id,
@@ -152,6 +149,13 @@ async fn accept(
         |name| !source.verifier.is_secret_header(name),
     );
     let payload = Bytes::from(envelope.encode_to_vec());
+    // Only the id and event are needed from here on: the body is released
+    // now rather than after the PubAck (it lives on in `payload`).
+    let hookline_proto::Envelope {
+        id,
+        event: event_name,
+        ..
+    } = envelope;
 
     let publish_started = Instant::now();
     let outcome = inner
@@ -180,7 +184,7 @@ async fn accept(
                 "persisted"
             );
             Ok(Accepted::Persisted {
-                id: envelope.id,
+                id,
                 duplicate: persisted.duplicate,
                 sequence: persisted.sequence,
             })

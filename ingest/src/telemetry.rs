@@ -8,6 +8,10 @@ use metrics::{Counter, Histogram, counter, histogram};
 /// itself is never a label: it is attacker-chosen).
 pub(crate) const UNKNOWN_SOURCE: &str = "_unknown";
 
+/// The statuses a webhook request usually ends with; their latency
+/// histograms are registered up front (others are looked up when they occur).
+const COMMON_STATUSES: [u16; 7] = [200, 400, 401, 408, 413, 415, 503];
+
 #[derive(Debug, Clone)]
 pub(crate) struct SourceMetrics {
     source: String,
@@ -16,6 +20,8 @@ pub(crate) struct SourceMetrics {
     pub(crate) published: Counter,
     pub(crate) duplicates: Counter,
     pub(crate) publish_seconds: Histogram,
+    /// `hookline_ingest_request_duration_seconds` for [`COMMON_STATUSES`].
+    request_seconds: [Histogram; COMMON_STATUSES.len()],
 }
 
 impl SourceMetrics {
@@ -28,6 +34,15 @@ impl SourceMetrics {
             published: counter!("hookline_ingest_published_total", "source" => label()),
             duplicates: counter!("hookline_ingest_duplicates_total", "source" => label()),
             publish_seconds: histogram!("hookline_ingest_publish_duration_seconds", "source" => label()),
+            request_seconds: COMMON_STATUSES.map(|status| request_histogram(source, status)),
+        }
+    }
+
+    /// Request latency by status, recorded when the answer is ready.
+    pub(crate) fn request_finished(&self, status: u16, seconds: f64) {
+        match COMMON_STATUSES.iter().position(|&s| s == status) {
+            Some(index) => self.request_seconds[index].record(seconds),
+            None => request_histogram(&self.source, status).record(seconds),
         }
     }
 
@@ -48,12 +63,10 @@ pub(crate) fn rejected(source: &str, reason: &'static str) {
         .increment(1);
 }
 
-/// Request latency by source and status class, recorded by the router layer.
-pub(crate) fn request_finished(source: &str, status: u16, seconds: f64) {
+fn request_histogram(source: &str, status: u16) -> Histogram {
     histogram!(
         "hookline_ingest_request_duration_seconds",
         "source" => source.to_owned(),
         "status" => status.to_string()
     )
-    .record(seconds);
 }
