@@ -46,16 +46,35 @@ pub fn init_tracing(format: LogFormat) {
 #[error("cannot install the Prometheus recorder")]
 pub struct MetricsError(#[source] metrics_exporter_prometheus::BuildError);
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the global Prometheus recorder and returns the handle that
-/// renders `/metrics`.
+/// renders `/metrics`. A background thread runs the recorder's upkeep every
+/// few seconds: histogram samples are buffered until then, so without it
+/// memory would grow with every request until someone scrapes `/metrics`.
 ///
 /// # Errors
-/// A recorder is already installed.
+/// A recorder is already installed, or the upkeep thread cannot start.
 pub fn install_metrics() -> Result<PrometheusHandle, MetricsError> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
         .map_err(MetricsError)?
         .install_recorder()
         .map_err(MetricsError)?;
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                upkeep.run_upkeep();
+            }
+        })
+        .map_err(|e| {
+            MetricsError(
+                metrics_exporter_prometheus::BuildError::FailedToCreateRuntime(e.to_string()),
+            )
+        })?;
     Ok(handle)
 }
