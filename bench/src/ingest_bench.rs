@@ -111,31 +111,37 @@ pub(crate) async fn run(
                     let (process, addr) = servers.of(target);
                     process.check_alive()?;
                     let sampler = RssSampler::start(vec![process.pid()]);
-                    let outcome = loadgen::run(Arc::new(Workload {
-                        addr,
-                        body: body.clone(),
-                        signature: signature.clone(),
-                        tag: format!(
-                            "{}-{}-{body_size}-{connections}-{round}-{target:?}",
-                            sync.label(),
-                            std::process::id()
-                        ),
-                        connections,
-                        warmup: options.warmup,
-                        duration: options.duration,
-                    }))
+                    let pid = process.pid();
+                    let outcome = loadgen::run_measuring_cpu(
+                        pid,
+                        Arc::new(Workload {
+                            addr,
+                            body: body.clone(),
+                            signature: signature.clone(),
+                            tag: format!(
+                                "{}-{}-{body_size}-{connections}-{round}-{target:?}",
+                                sync.label(),
+                                std::process::id()
+                            ),
+                            connections,
+                            warmup: options.warmup,
+                            duration: options.duration,
+                        }),
+                    )
                     .await?;
                     let rss = sampler.stop().await;
                     process.check_alive()?;
-                    let figures = HttpFigures::from_outcome(&outcome, rss);
+                    let (outcome, cpu) = outcome;
+                    let figures = HttpFigures::from_outcome(&outcome, rss, cpu);
                     eprintln!(
-                        "  ingest  sync={:<7} conns={connections:<4} body={:<7} round={round} {:<8} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  rss {:.1} MiB",
+                        "  ingest  sync={:<7} conns={connections:<4} body={:<7} round={round} {:<8} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  cpu {:>5.0} µs/req  errors {}  rss {:.1} MiB",
                         sync.label(),
                         human_size(body_size),
                         format!("{target:?}").to_lowercase(),
                         figures.throughput,
                         figures.p50_ms,
                         figures.p99_ms,
+                        figures.cpu_us_per_request,
                         figures.errors,
                         figures.rss_peak_mib,
                     );

@@ -69,6 +69,24 @@ pub(crate) fn github_signature(secret: &[u8], body: &[u8]) -> anyhow::Result<Str
     ))
 }
 
+/// [`run`], also returning the CPU ticks `pid` used during the measured window.
+pub(crate) async fn run_measuring_cpu(
+    pid: u32,
+    workload: Arc<Workload>,
+) -> anyhow::Result<(Outcome, u64)> {
+    let warmup = workload.warmup;
+    let duration = workload.duration;
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        let before = crate::process::cpu_ticks(pid);
+        tokio::time::sleep(duration).await;
+        let after = crate::process::cpu_ticks(pid);
+        after.zip(before).map_or(0, |(a, b)| a.saturating_sub(b))
+    });
+    let outcome = run(workload).await?;
+    Ok((outcome, cpu.await.unwrap_or(0)))
+}
+
 /// Opens every connection, then drives them until the window ends.
 pub(crate) async fn run(workload: Arc<Workload>) -> anyhow::Result<Outcome> {
     let mut streams = Vec::with_capacity(workload.connections);

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Some("raw-consume") => {
             runtime().and_then(|rt| rt.block_on(baseline::raw_consume(&args[1..])))
         }
+        Some("load") => runtime().and_then(|rt| rt.block_on(load(&args[1..]))),
         _ => match Options::parse(&args) {
             Ok(None) => {
                 println!("{USAGE}");
@@ -123,6 +124,40 @@ async fn bench(options: Options, args: &[String]) -> anyhow::Result<()> {
     if options.smoke {
         println!("(smoke run: figures are indicative only; timing never fails it)");
     }
+    Ok(())
+}
+
+/// `load --addr HOST:PORT --secret S [--connections N] [--size BYTES]
+/// [--duration SECS]`: drives one running ingest (`github` source with
+/// secret S), e.g. to profile it; prints throughput and latency.
+async fn load(args: &[String]) -> anyhow::Result<()> {
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+    };
+    let addr = value("--addr").context("missing --addr")?.parse()?;
+    let secret = value("--secret").context("missing --secret")?;
+    let size = value("--size").unwrap_or("1024").parse()?;
+    let body = loadgen::body(size);
+    let outcome = loadgen::run(std::sync::Arc::new(loadgen::Workload {
+        addr,
+        signature: loadgen::github_signature(secret.as_bytes(), &body)?,
+        body,
+        tag: format!("load-{}", std::process::id()),
+        connections: value("--connections").unwrap_or("64").parse()?,
+        warmup: std::time::Duration::from_millis(500),
+        duration: std::time::Duration::try_from_secs_f64(
+            value("--duration").unwrap_or("10").parse()?,
+        )?,
+    }))
+    .await?;
+    let figures = report::HttpFigures::from_outcome(&outcome, 0, 0);
+    println!(
+        "{:.0} req/s  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  errors {}",
+        figures.throughput, figures.p50_ms, figures.p99_ms, figures.p999_ms, figures.errors
+    );
     Ok(())
 }
 
