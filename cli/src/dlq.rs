@@ -344,7 +344,7 @@ fn print_list(letters: &[Letter], as_json: bool) {
             cut(&letter.event, 32),
             cut(letter.webhook_id.as_deref().unwrap_or("<undecodable>"), 48),
             letter.attempts.clone(),
-            cut(&letter.reason, 100),
+            cut(&letter.reason, 160),
         ]);
     }
     print!("{}", table.render());

@@ -219,8 +219,11 @@ fn print_ready(
             settings.ingest.nats.redacted_url()
         )),
     }
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "hookline".to_owned());
     say(&format!(
-        "try: hookline send {}{}   (Ctrl-C stops everything)",
+        "try: {program} send {}{}   (Ctrl-C stops everything)",
         names.first().copied().unwrap_or("<source>"),
         settings
             .path
