@@ -150,3 +150,74 @@ async fn replays_reach_only_the_named_group() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_copy_that_fails_is_dead_lettered_as_its_webhook() -> anyhow::Result<()> {
+    let mut pipeline = Pipeline::start().await?;
+    let sink = support::Sink::start(200).await?;
+    pipeline
+        .add_group("billing", r#"["webhooks.stripe.>"]"#, &sink.handler())
+        .await?;
+    pipeline
+        .hookline(&[
+            "send",
+            "stripe",
+            "--id",
+            "evt_r1",
+            "--event",
+            "invoice.paid",
+        ])
+        .await?
+        .assert_code(0);
+    pipeline.wait_settled("billing").await?;
+
+    // The endpoint now refuses; a replay of the handled webhook dead-letters.
+    sink.set(422);
+    let run = pipeline
+        .hookline(&[
+            "replay",
+            "--group",
+            "billing",
+            "--source",
+            "stripe",
+            "--since",
+            "1h",
+            "--bypass-idempotency",
+        ])
+        .await?;
+    run.assert_code(0);
+    pipeline.wait_count("WEBHOOKS_DLQ", 1).await?;
+    let list = pipeline
+        .hookline(&["dlq", "list", "--json"])
+        .await?
+        .json()?;
+    assert_eq!(
+        list[0]["subject"], "dlq.billing.stripe.invoice_paid",
+        "{list}"
+    );
+    assert_eq!(list[0]["webhook_id"], "evt_r1");
+    assert_eq!(list[0]["original_seq"], 2, "the replayed copy's sequence");
+
+    // Re-driving it goes back to the webhook's own subject.
+    sink.set(200);
+    pipeline
+        .hookline(&["dlq", "replay", "--all"])
+        .await?
+        .assert_code(0);
+    pipeline.wait_count("WEBHOOKS", 3).await?;
+    pipeline.wait_settled("billing").await?;
+    let js = pipeline.js().await?;
+    let copy = js.get_stream("WEBHOOKS").await?.get_raw_message(3).await?;
+    assert_eq!(copy.subject.as_str(), "webhooks.stripe.invoice_paid");
+    let trace = pipeline
+        .hookline(&["trace", "evt_r1", "--source", "stripe", "--json"])
+        .await?
+        .json()?;
+    assert_eq!(trace["groups"][0]["state"], "handled", "{trace}");
+    assert_eq!(
+        trace["messages"].as_array().map(Vec::len),
+        Some(3),
+        "{trace}"
+    );
+    Ok(())
+}
