@@ -57,13 +57,15 @@ secrets = [{{ value = "{SLACK_SECRET}" }}]
     )
 }
 
-/// A processor group's section: `group`, its subjects and handler (TOML).
+/// A processor group's section (`group`, its subjects and handler, TOML)
+/// and the free port its metrics listen on.
 pub(crate) fn processor_section(
     group: &str,
     subjects: &str,
     handler: &str,
-) -> anyhow::Result<String> {
-    Ok(format!(
+) -> anyhow::Result<(String, u16)> {
+    let port = free_port()?;
+    let section = format!(
         r#"
 [processor]
 group = "{group}"
@@ -74,9 +76,9 @@ max_deliver = 2
 backoff = {{ initial = "100ms", max = "500ms" }}
 metrics_listen = "127.0.0.1:{port}"
 handler = {handler}
-"#,
-        port = free_port()?
-    ))
+"#
+    );
+    Ok((section, port))
 }
 
 /// A real pipeline: nats-server, ingest, and processor groups.
@@ -144,17 +146,11 @@ listen = "127.0.0.1:{ingest_port}"
         subjects: &str,
         handler: &str,
     ) -> anyhow::Result<()> {
-        let section = processor_section(group, subjects, handler)?;
+        let (section, port) = processor_section(group, subjects, handler)?;
         let text = format!("{}{section}", self.base);
         if self.processors.is_empty() {
             std::fs::write(&self.config, &text)?;
         }
-        let port = section
-            .split("metrics_listen = \"127.0.0.1:")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .context("port")?
-            .to_owned();
         let mut process = Process::spawn("hookline-processor", &text, &[])?;
         wait_ready(
             &mut process,
