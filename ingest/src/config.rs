@@ -73,6 +73,14 @@ pub struct IngestConfig {
     /// The `Retry-After` (seconds) sent with 503.
     #[serde(default = "default_retry_after", deserialize_with = "config::duration")]
     pub retry_after: Duration,
+    /// Memory for request bodies in flight (declared `Content-Length`, or
+    /// the source's `max_body` when undeclared). A request waits for its
+    /// share before its body is read (the rest stays in the socket) and
+    /// gets 503 with `Retry-After` when none frees up within
+    /// `publish_timeout`. Bounds ingest's memory under bursts of large
+    /// bodies; small bodies never notice it.
+    #[serde(default = "default_max_in_flight_bytes")]
+    pub max_in_flight_bytes: ByteSize,
 }
 
 fn default_listen() -> SocketAddr {
@@ -93,6 +101,9 @@ fn default_body_timeout() -> Duration {
 fn default_retry_after() -> Duration {
     Duration::from_secs(5)
 }
+fn default_max_in_flight_bytes() -> ByteSize {
+    ByteSize(8 << 20)
+}
 
 impl Default for IngestConfig {
     fn default() -> Self {
@@ -104,6 +115,7 @@ impl Default for IngestConfig {
             header_timeout: default_header_timeout(),
             body_timeout: default_body_timeout(),
             retry_after: default_retry_after(),
+            max_in_flight_bytes: default_max_in_flight_bytes(),
         }
     }
 }
@@ -218,6 +230,11 @@ impl IngestSettings {
         }
         if ingest.max_body.0 == 0 {
             return Err(SettingsError::NotPositive("ingest.max_body"));
+        }
+        if ingest.max_in_flight_bytes.0 < 1024 {
+            return Err(SettingsError::NotPositive(
+                "ingest.max_in_flight_bytes (at least 1KiB)",
+            ));
         }
         Ok(())
     }

@@ -34,6 +34,13 @@ pub enum IngestError {
     /// The body could not be read (client aborted, bad chunked encoding).
     #[error("unreadable request body")]
     BadBody(#[source] axum::Error),
+    /// Too many bodies in flight (`ingest.max_in_flight_bytes`) for longer
+    /// than `publish_timeout`: shed before reading the body.
+    #[error("too many request bodies in flight")]
+    Overloaded {
+        /// Sent as `Retry-After`.
+        retry_after: Duration,
+    },
     /// Not persisted: JetStream away, slow or full.
     #[error("webhook not persisted")]
     Unavailable {
@@ -54,7 +61,7 @@ impl IngestError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BadBody(_) => StatusCode::BAD_REQUEST,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded { .. } | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -66,6 +73,7 @@ impl IngestError {
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::BodyTimeout => "body_timeout",
             Self::BadBody(_) => "bad_body",
+            Self::Overloaded { .. } => "overloaded",
             Self::Unavailable { cause, .. } => cause.reason(),
         }
     }
@@ -80,7 +88,9 @@ impl IngestError {
             Self::BodyTooLarge { .. } => "request body too large",
             Self::BodyTimeout => "request body not received in time",
             Self::BadBody(_) => "request body could not be read",
-            Self::Unavailable { .. } => "webhook not persisted; retry later",
+            Self::Overloaded { .. } | Self::Unavailable { .. } => {
+                "webhook not persisted; retry later"
+            }
         }
     }
 
@@ -91,7 +101,7 @@ impl IngestError {
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::BodyTimeout => "body_timeout",
             Self::BadBody(_) => "bad_request",
-            Self::Unavailable { .. } => "unavailable",
+            Self::Overloaded { .. } | Self::Unavailable { .. } => "unavailable",
         }
     }
 }
@@ -106,7 +116,7 @@ impl IntoResponse for IngestError {
         }
         let body = json!({ "error": self.code(), "message": self.public_message() });
         let mut response = (status, Json(body)).into_response();
-        if let Self::Unavailable { retry_after, .. } = &self {
+        if let Self::Overloaded { retry_after } | Self::Unavailable { retry_after, .. } = &self {
             let seconds = retry_after.as_secs().max(1);
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -10,10 +10,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hookline_proto::Message;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde::Serialize;
+use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
 use crate::challenge::{ChallengeReply, handshake};
@@ -21,7 +22,7 @@ use crate::envelope::{self, VerifiedRequest};
 use crate::error::{IngestError, plain};
 use crate::publish::Outgoing;
 use crate::sources::Source;
-use crate::state::AppState;
+use crate::state::{AppState, Inner};
 use crate::telemetry::{self, UNKNOWN_SOURCE};
 
 /// The public router: webhooks, health, and `/metrics` unless metrics are
@@ -84,7 +85,10 @@ async fn receive(
         Ok(accepted) => Json(accepted).into_response(),
         Err(error) => {
             // 503s are counted as publish failures by `accept`; the rest are rejections.
-            if !matches!(error, IngestError::Unavailable { .. }) {
+            if !matches!(
+                error,
+                IngestError::Unavailable { .. } | IngestError::Overloaded { .. }
+            ) {
                 source.metrics.rejected(error.reason());
             }
             error.into_response()
@@ -105,11 +109,22 @@ async fn accept(
     let inner = &state.inner;
     let received_at = SystemTime::now();
     source.metrics.received.increment(1);
-    let body = read_body(headers, body, source.max_body, inner.body_timeout).await?;
+    let declared = declared_length(headers);
+    if declared.is_some_and(|len| len > source.max_body as u64) {
+        return Err(IngestError::BodyTooLarge {
+            limit: source.max_body,
+        });
+    }
+    // Held until the answer: the body, then its Envelope, are in memory.
+    let _budget = reserve_body_budget(inner, declared, source.max_body)
+        .await
+        .inspect_err(|_| source.metrics.publish_failed("overloaded"))?;
+    let read = read_body(body, declared, source.max_body, inner.body_timeout).await?;
+    let body = &read.buffer[read.offset..];
 
     let request = hookline_signature::Request {
         headers,
-        body: &body,
+        body,
         url: None,
     };
     let verified = source
@@ -117,14 +132,14 @@ async fn accept(
         .verify(&request, received_at)
         .map_err(IngestError::Unauthorized)?;
     source.metrics.verified.increment(1);
-    if let Some(reply) = handshake(source.verifier.scheme(), &body) {
+    if let Some(reply) = handshake(source.verifier.scheme(), body) {
         return Ok(Accepted::Handshake(reply));
     }
 
     let id = verified
         .id
         .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| envelope::content_id(&source.name, &body));
+        .unwrap_or_else(|| envelope::content_id(&source.name, body));
     tracing::Span::current().record("webhook_id", id.as_str());
     let dedup_id = envelope::dedup_id(&source.name, &id);
     let event = verified.event;
@@ -136,6 +151,14 @@ async fn accept(
             hookline_platform::contract::subject_token
         )
     );
+    // A body read into its place in the payload is not copied again; the
+    // Envelope then carries the other fields only.
+    let (buffer, in_place) = (read.buffer, read.in_place);
+    let (body, rest) = if in_place {
+        (Bytes::new(), Some(buffer))
+    } else {
+        (buffer.freeze(), None)
+    };
     let envelope = envelope::build(
         VerifiedRequest {
             id,
@@ -148,7 +171,10 @@ async fn accept(
         },
         |name| !source.verifier.is_secret_header(name),
     );
-    let payload = Bytes::from(envelope.encode_to_vec());
+    let payload = match rest {
+        Some(buffer) => envelope::finish_payload(buffer, &envelope),
+        None => Bytes::from(envelope.encode_to_vec()),
+    };
     // Only the id and event are needed from here on: the body is released
     // now rather than after the PubAck (it lives on in `payload`).
     let hookline_proto::Envelope {
@@ -199,29 +225,91 @@ async fn accept(
     }
 }
 
-/// Reads the body, never buffering past `limit` and never waiting past `timeout`.
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, IngestError> {
-    let declared = headers
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(IngestError::BodyTooLarge { limit });
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Waits (up to `publish_timeout`) for this body's share of
+/// `ingest.max_in_flight_bytes`: its declared length, or `limit` when undeclared.
+async fn reserve_body_budget<'a>(
+    inner: &'a Inner,
+    declared: Option<u64>,
+    limit: usize,
+) -> Result<SemaphorePermit<'a>, IngestError> {
+    let bytes = declared.unwrap_or(limit as u64);
+    let kib = u32::try_from(bytes.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .clamp(1, inner.body_budget_kib);
+    match tokio::time::timeout(inner.budget_wait, inner.body_budget.acquire_many(kib)).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) | Err(_) => Err(IngestError::Overloaded {
+            retry_after: inner.retry_after,
+        }),
     }
-    let collect = Limited::new(body, limit).collect();
-    match tokio::time::timeout(timeout, collect).await {
-        Err(_elapsed) => Err(IngestError::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<LengthLimitError>() => {
-            Err(IngestError::BodyTooLarge { limit })
+}
+
+/// A request body as read by [`read_body`].
+struct ReadBody {
+    /// `buffer[offset..]` is the body.
+    buffer: BytesMut,
+    offset: usize,
+    /// The buffer is an Envelope payload begun by
+    /// [`envelope::start_payload`] (the body had a declared length).
+    in_place: bool,
+}
+
+/// Reads the body, never buffering past `limit` and never waiting past
+/// `timeout`. A body with a declared length is read straight into its
+/// place in the message payload; others into a buffer of their own.
+/// (Copying out of hyper's read buffer also keeps a small body from
+/// pinning that whole buffer while the PubAck is awaited.)
+async fn read_body(
+    mut body: Body,
+    declared: Option<u64>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<ReadBody, IngestError> {
+    let declared = declared
+        .and_then(|len| usize::try_from(len).ok())
+        .filter(|&len| len <= limit);
+    let (buffer, offset) = match declared {
+        Some(len) => (envelope::start_payload(len), envelope::body_offset(len)),
+        None => (BytesMut::new(), 0),
+    };
+    let read = async {
+        let mut buffer = buffer;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(IngestError::BadBody)?;
+            if let Ok(data) = frame.into_data() {
+                if buffer.len() - offset + data.len() > limit {
+                    return Err(IngestError::BodyTooLarge { limit });
+                }
+                buffer.extend_from_slice(&data);
+            }
         }
-        Ok(Err(error)) => Err(IngestError::BadBody(axum::Error::new(error))),
-    }
+        let in_place = declared.is_some_and(|len| buffer.len() - offset == len);
+        if declared.is_some() && !in_place {
+            // Cannot happen with hyper (it enforces Content-Length); keep the
+            // body alone rather than a payload with a wrong length.
+            let body = buffer.split_off(offset);
+            return Ok(ReadBody {
+                buffer: body,
+                offset: 0,
+                in_place: false,
+            });
+        }
+        Ok(ReadBody {
+            buffer,
+            offset,
+            in_place,
+        })
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(IngestError::BodyTimeout))
 }
 
 async fn healthz() -> Response {

@@ -27,6 +27,9 @@ pub const MAX_HEADERS: usize = 100;
 /// Largest request head (request line and headers) accepted; more is
 /// answered 431. Webhook heads are a few KiB.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// A connection's read buffer never grows past this (hyper's default is
+/// ~400 KiB, which 256 connections streaming large bodies all reach).
+const MAX_READ_BUFFER: usize = MAX_HEADER_BYTES + 16 * 1024;
 
 /// Serves the public router on `listener` (and the admin router on
 /// `admin`, when given) until `shutdown` is cancelled, drains in-flight
@@ -98,7 +101,8 @@ async fn serve_router(
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .max_headers(MAX_HEADERS)
-                .max_header_size(MAX_HEADER_BYTES);
+                .max_header_size(MAX_HEADER_BYTES)
+                .max_buf_size(MAX_READ_BUFFER);
             let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
             let result = tokio::select! {
                 result = connection.as_mut() => result,

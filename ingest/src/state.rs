@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Semaphore;
 
 use crate::config::IngestSettings;
 use crate::error::Error;
@@ -25,6 +26,11 @@ pub(crate) struct Inner {
     pub(crate) header_timeout: Duration,
     pub(crate) body_timeout: Duration,
     pub(crate) retry_after: Duration,
+    /// `ingest.max_in_flight_bytes` as permits of 1 KiB.
+    pub(crate) body_budget: Semaphore,
+    pub(crate) body_budget_kib: u32,
+    /// How long a request waits for body budget (`publish_timeout`).
+    pub(crate) budget_wait: Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -57,6 +63,8 @@ impl AppState {
                 tracing::info!(source = %source.describe(), "source configured");
             }
         }
+        let body_budget_kib =
+            u32::try_from(settings.ingest.max_in_flight_bytes.0 / 1024).unwrap_or(u32::MAX);
         Ok(Self {
             inner: Arc::new(Inner {
                 sources,
@@ -67,6 +75,9 @@ impl AppState {
                 header_timeout: settings.ingest.header_timeout,
                 body_timeout: settings.ingest.body_timeout,
                 retry_after: settings.ingest.retry_after,
+                body_budget: Semaphore::new(body_budget_kib as usize),
+                body_budget_kib,
+                budget_wait: settings.ingest.publish_timeout,
             }),
         })
     }
