@@ -17,7 +17,7 @@ use hookline_proto::{Envelope, Header, Message as _, Timestamp};
 
 use crate::cli::Options;
 use crate::nats_server::{NatsServer, Sync};
-use crate::process::{Process, RssSampler, sibling_binary};
+use crate::process::{Process, RssSampler, cpu_ticks, sibling_binary};
 use crate::report::{ProcessorKind, ProcessorRun, ProcessorSetting};
 
 /// The idempotency bucket's stream (`hookline_idempotency` bucket).
@@ -112,8 +112,13 @@ pub(crate) async fn run(
                     }
                 });
             }
-            let sampler = RssSampler::start(instances.iter().map(Process::pid).collect());
+            let pids: Vec<u32> = instances.iter().map(Process::pid).collect();
+            let sampler = RssSampler::start(pids.clone());
+            let cpu_before = cpu_of(&pids);
+            let nats_before = cpu_ticks(server.pid()).unwrap_or(0);
             let elapsed = drain(&stream, &group, &mut instances, backlog).await;
+            let cpu = cpu_of(&pids).saturating_sub(cpu_before);
+            let nats_cpu = cpu_ticks(server.pid()).unwrap_or(0).saturating_sub(nats_before);
             let rss = sampler.stop().await;
             let elapsed = elapsed?;
             drop(instances);
@@ -127,17 +132,21 @@ pub(crate) async fn run(
             let _ = stream.delete_consumer(&group).await;
             let rate = backlog as f64 / elapsed.as_secs_f64();
             eprintln!(
-                "  process sync={:<7} backlog={backlog:<6} round={round} {:<12} {:>9.0} msg/s  ({:.2} s)  rss {:.1} MiB",
+                "  process sync={:<7} backlog={backlog:<6} round={round} {:<12} {:>9.0} msg/s  ({:.2} s)  cpu {:>5.1} µs/msg  nats-server {:>5.1} µs/msg  rss {:.1} MiB",
                 sync.label(),
                 kind.label(),
                 rate,
                 elapsed.as_secs_f64(),
+                per_message(cpu, backlog),
+                per_message(nats_cpu, backlog),
                 kib_to_mib(rss),
             );
             runs[index].push(ProcessorRun {
                 rate,
                 seconds: elapsed.as_secs_f64(),
                 rss_peak_mib: kib_to_mib(rss),
+                cpu_us_per_message: per_message(cpu, backlog),
+                nats_server_cpu_us_per_message: per_message(nats_cpu, backlog),
             });
         }
     }
@@ -147,6 +156,17 @@ pub(crate) async fn run(
 #[allow(clippy::cast_precision_loss)]
 pub(crate) fn kib_to_mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
+}
+
+/// Clock ticks (10 ms) per message, in µs (the instances' CPU includes
+/// their start-up; the drain is what dominates).
+#[allow(clippy::cast_precision_loss)]
+fn per_message(ticks: u64, messages: usize) -> f64 {
+    ticks as f64 * 10_000.0 / messages.max(1) as f64
+}
+
+fn cpu_of(pids: &[u32]) -> u64 {
+    pids.iter().filter_map(|&pid| cpu_ticks(pid)).sum()
 }
 
 /// Publishes `count` Envelopes (1 KiB GitHub-like bodies) as ingest would.

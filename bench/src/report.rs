@@ -164,6 +164,10 @@ pub(crate) struct ProcessorRun {
     pub(crate) seconds: f64,
     /// Peak summed RSS of the instances.
     pub(crate) rss_peak_mib: f64,
+    /// CPU of the instances per message (start-up included), µs.
+    pub(crate) cpu_us_per_message: f64,
+    /// CPU of nats-server per message during the drain, µs.
+    pub(crate) nats_server_cpu_us_per_message: f64,
 }
 
 /// The median of one kind's runs.
@@ -173,6 +177,8 @@ pub(crate) struct ProcessorFigures {
     pub(crate) instances: usize,
     pub(crate) rate: f64,
     pub(crate) rss_peak_mib: f64,
+    pub(crate) cpu_us_per_message: f64,
+    pub(crate) nats_server_cpu_us_per_message: f64,
     pub(crate) runs: Vec<ProcessorRun>,
 }
 
@@ -203,6 +209,12 @@ impl ProcessorSetting {
                 instances: kind.instances(),
                 rate: median(runs.iter().map(|r| r.rate).collect()),
                 rss_peak_mib: runs.iter().map(|r| r.rss_peak_mib).fold(0.0, f64::max),
+                cpu_us_per_message: median(runs.iter().map(|r| r.cpu_us_per_message).collect()),
+                nats_server_cpu_us_per_message: median(
+                    runs.iter()
+                        .map(|r| r.nats_server_cpu_us_per_message)
+                        .collect(),
+                ),
                 runs,
             })
             .collect();
