@@ -156,8 +156,8 @@ pub(crate) async fn run(
                 sync,
                 connections,
                 body_size,
-                median_http(rounds.iter().map(|r| &r.baseline)),
-                median_http(rounds.iter().map(|r| &r.ingest)),
+                median_http(&rounds.iter().map(|r| &r.baseline).collect::<Vec<_>>()),
+                median_http(&rounds.iter().map(|r| &r.ingest).collect::<Vec<_>>()),
                 rounds,
             ));
         }
@@ -166,7 +166,7 @@ pub(crate) async fn run(
 }
 
 pub(crate) fn human_size(bytes: usize) -> String {
-    if bytes >= 1024 && bytes % 1024 == 0 {
+    if bytes >= 1024 && bytes.is_multiple_of(1024) {
         format!("{}KiB", bytes / 1024)
     } else {
         format!("{bytes}B")

@@ -118,7 +118,9 @@ pub(crate) async fn run(
             let nats_before = cpu_ticks(server.pid()).unwrap_or(0);
             let elapsed = drain(&stream, &group, &mut instances, backlog).await;
             let cpu = cpu_of(&pids).saturating_sub(cpu_before);
-            let nats_cpu = cpu_ticks(server.pid()).unwrap_or(0).saturating_sub(nats_before);
+            let nats_cpu = cpu_ticks(server.pid())
+                .unwrap_or(0)
+                .saturating_sub(nats_before);
             let rss = sampler.stop().await;
             let elapsed = elapsed?;
             drop(instances);

@@ -64,15 +64,15 @@ pub(crate) fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Per-field medians (the peak RSS is the maximum, errors the sum).
-pub(crate) fn median_http<'a>(runs: impl Iterator<Item = &'a HttpFigures> + Clone) -> HttpFigures {
-    let field = |f: fn(&HttpFigures) -> f64| median(runs.clone().map(f).collect());
+pub(crate) fn median_http(runs: &[&HttpFigures]) -> HttpFigures {
+    let field = |f: fn(&HttpFigures) -> f64| median(runs.iter().map(|r| f(r)).collect());
     HttpFigures {
         throughput: field(|r| r.throughput),
         p50_ms: field(|r| r.p50_ms),
         p99_ms: field(|r| r.p99_ms),
         p999_ms: field(|r| r.p999_ms),
-        errors: runs.clone().map(|r| r.errors).sum(),
-        rss_peak_mib: runs.clone().map(|r| r.rss_peak_mib).fold(0.0, f64::max),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        rss_peak_mib: runs.iter().map(|r| r.rss_peak_mib).fold(0.0, f64::max),
         cpu_us_per_request: field(|r| r.cpu_us_per_request),
     }
 }
