@@ -76,8 +76,12 @@ async fn receive(
         telemetry::rejected(UNKNOWN_SOURCE, "unknown_source");
         return IngestError::UnknownSource.into_response();
     };
+    // A debug span: nothing inside logs at info or above (rejections and
+    // 503s are logged by the error's response, outside it), so at the
+    // default level an info span only cost ~5 µs of CPU per request
+    // (field formatting, registry bookkeeping, enter/exit on every poll).
     let span =
-        tracing::info_span!("webhook", source = %source.name, webhook_id = tracing::field::Empty);
+        tracing::debug_span!("webhook", source = %source.name, webhook_id = tracing::field::Empty);
     let result = accept(&state, &source, &headers, body)
         .instrument(span)
         .await;
