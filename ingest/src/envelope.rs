@@ -2,8 +2,8 @@
 
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
-use hookline_proto::{Envelope, Header, Message as _, Timestamp};
+use bytes::{BufMut as _, Bytes, BytesMut};
+use hookline_proto::{Envelope, Header, Timestamp};
 use http::{HeaderMap, HeaderName, header};
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 use sha2::{Digest, Sha256};
@@ -74,26 +74,34 @@ pub struct VerifiedRequest<'a> {
     pub received_at: SystemTime,
 }
 
-/// Builds the Envelope; `keep` decides which headers are stored.
-pub fn build(request: VerifiedRequest<'_>, keep: impl Fn(&HeaderName) -> bool) -> Envelope {
-    let headers = request
-        .headers
+/// The headers an Envelope keeps: neither transport nor credentials,
+/// accepted by `keep`, with a UTF-8 value; at most [`MAX_KEPT_HEADERS`].
+fn kept_headers<'a>(
+    headers: &'a HeaderMap,
+    keep: impl Fn(&HeaderName) -> bool + 'a,
+) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    headers
         .iter()
-        .filter(|(name, _)| !is_transport_or_credential(name) && keep(name))
-        .filter_map(|(name, value)| {
-            value.to_str().ok().map(|value| Header {
-                name: name.as_str().to_owned(),
-                value: value.to_owned(),
-            })
-        })
+        .filter(move |(name, _)| !is_transport_or_credential(name) && keep(name))
+        .filter_map(|(name, value)| value.to_str().ok().map(|value| (name.as_str(), value)))
         .take(MAX_KEPT_HEADERS)
-        .collect();
-    let content_type = request
-        .headers
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .to_owned();
+}
+
+/// Builds the Envelope; `keep` decides which headers are stored.
+pub fn build(request: VerifiedRequest<'_>, keep: impl Fn(&HeaderName) -> bool) -> Envelope {
+    let headers = kept_headers(request.headers, keep)
+        .map(|(name, value)| Header {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect();
     Envelope {
         id: request.id,
         source: request.source.to_owned(),
@@ -101,9 +109,26 @@ pub fn build(request: VerifiedRequest<'_>, keep: impl Fn(&HeaderName) -> bool) -
         received_at: Some(Timestamp::from(request.received_at)),
         body: request.body,
         headers,
-        content_type,
+        content_type: content_type(request.headers).to_owned(),
         scheme: request.scheme.to_owned(),
     }
+}
+
+/// An Envelope's fields besides the body, borrowed from the request.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    /// The webhook id.
+    pub id: &'a str,
+    /// The configured source name.
+    pub source: &'a str,
+    /// The provider's event type (empty when it names none).
+    pub event: &'a str,
+    /// The verification scheme.
+    pub scheme: &'a str,
+    /// The request headers (filtered as by [`build`]).
+    pub headers: &'a HeaderMap,
+    /// When the request arrived.
+    pub received_at: SystemTime,
 }
 
 /// The `Envelope.body` field number (`bytes body = 5` in the `.proto`).
@@ -126,14 +151,47 @@ pub fn body_offset(len: usize) -> usize {
     key_len(BODY_FIELD) + encoded_len_varint(len as u64)
 }
 
-/// Appends `envelope`'s other fields (its `body` must be empty) after the
-/// body written by [`start_payload`]: the result decodes to the Envelope
-/// with that body (protobuf parsers accept fields in any order).
-pub fn finish_payload(mut buffer: BytesMut, envelope: &Envelope) -> Bytes {
-    debug_assert!(envelope.body.is_empty());
-    buffer.reserve(envelope.encoded_len());
-    envelope.encode_raw(&mut buffer);
+/// Appends the Envelope's other fields after the body written by
+/// [`start_payload`], straight from the request (no `Envelope` and none of
+/// its strings are built): the result decodes to the Envelope [`build`]
+/// makes from the same request and body (protobuf parsers accept fields in
+/// any order).
+pub fn finish_payload(
+    mut buffer: BytesMut,
+    fields: &Fields<'_>,
+    keep: impl Fn(&HeaderName) -> bool,
+) -> Bytes {
+    put_str(1, fields.id, &mut buffer);
+    put_str(2, fields.source, &mut buffer);
+    put_str(3, fields.event, &mut buffer);
+    prost::encoding::message::encode(4, &Timestamp::from(fields.received_at), &mut buffer);
+    for (name, value) in kept_headers(fields.headers, keep) {
+        let len = str_len(1, name) + str_len(2, value);
+        encode_key(6, WireType::LengthDelimited, &mut buffer);
+        encode_varint(len as u64, &mut buffer);
+        put_str(1, name, &mut buffer);
+        put_str(2, value, &mut buffer);
+    }
+    put_str(7, content_type(fields.headers), &mut buffer);
+    put_str(8, fields.scheme, &mut buffer);
     buffer.freeze()
+}
+
+/// Encoded length of a proto3 string field (empty strings are not written).
+fn str_len(tag: u32, value: &str) -> usize {
+    if value.is_empty() {
+        0
+    } else {
+        key_len(tag) + encoded_len_varint(value.len() as u64) + value.len()
+    }
+}
+
+fn put_str(tag: u32, value: &str, buffer: &mut BytesMut) {
+    if !value.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, buffer);
+        encode_varint(value.len() as u64, buffer);
+        buffer.put_slice(value.as_bytes());
+    }
 }
 
 #[cfg(test)]
@@ -152,31 +210,57 @@ mod tests {
     }
 
     #[test]
-    fn body_first_payload_decodes_like_the_ordinary_one() {
+    fn body_first_payload_decodes_like_the_envelope_built() {
+        use hookline_proto::Message as _;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-github-event", "push".parse().unwrap());
+        headers.insert("x-hub-signature-256", "sha256=00".parse().unwrap());
+        headers.insert("authorization", "Bearer t".parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("x-empty", "".parse().unwrap());
+        headers.insert("x-binary", http::HeaderValue::from_bytes(b"\xff").unwrap());
+        for i in 0..80 {
+            headers.append("x-many", format!("v{i}").parse().unwrap());
+        }
+        let keep = |name: &HeaderName| name.as_str() != "x-hub-signature-256";
+        let received_at =
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(1_767_323_045_678_000_123);
         for len in [0usize, 1, 127, 128, 16_384, 300_000] {
             let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let mut envelope = Envelope {
-                id: "1:abc".into(),
-                source: "github".into(),
-                event: "push".into(),
-                received_at: Some(Timestamp::from(SystemTime::UNIX_EPOCH)),
-                body: Bytes::new(),
-                headers: vec![Header {
-                    name: "x-github-event".into(),
-                    value: "push".into(),
-                }],
-                content_type: "application/json".into(),
-                scheme: "github".into(),
-            };
-            let mut buffer = start_payload(len);
-            assert_eq!(buffer.len(), body_offset(len));
-            buffer.extend_from_slice(&body);
-            let payload = finish_payload(buffer, &envelope);
-            envelope.body = Bytes::from(body);
-            assert_eq!(Envelope::decode(payload.clone()).unwrap(), envelope);
-            // Same bytes, other order (an empty body is written, not skipped).
-            let empty_field = if len == 0 { 2 } else { 0 };
-            assert_eq!(payload.len(), envelope.encoded_len() + empty_field);
+            for event in [Some("push".to_owned()), None] {
+                let mut buffer = start_payload(len);
+                assert_eq!(buffer.len(), body_offset(len));
+                buffer.extend_from_slice(&body);
+                let payload = finish_payload(
+                    buffer,
+                    &Fields {
+                        id: "1:abc",
+                        source: "github",
+                        event: event.as_deref().unwrap_or_default(),
+                        scheme: "github",
+                        headers: &headers,
+                        received_at,
+                    },
+                    keep,
+                );
+                let built = build(
+                    VerifiedRequest {
+                        id: "1:abc".into(),
+                        source: "github",
+                        event,
+                        scheme: "github",
+                        body: Bytes::from(body.clone()),
+                        headers: &headers,
+                        received_at,
+                    },
+                    keep,
+                );
+                assert_eq!(built.headers.len(), MAX_KEPT_HEADERS);
+                assert_eq!(Envelope::decode(payload.clone()).unwrap(), built);
+                // Same bytes, other order (an empty body is written, not skipped).
+                let empty_field = if len == 0 { 2 } else { 0 };
+                assert_eq!(payload.len(), built.encoded_len() + empty_field);
+            }
         }
     }
 

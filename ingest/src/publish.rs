@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
+use async_nats::HeaderName;
 use async_nats::connection::State;
+use async_nats::header::IntoHeaderName as _;
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use bytes::Bytes;
 use hookline_platform::contract::{HEADER_EVENT, HEADER_SOURCE};
@@ -70,6 +72,10 @@ pub struct Outgoing<'a> {
 pub struct Publisher {
     js: jetstream::Context,
     timeout: Duration,
+    /// `Hookline-Source` and `Hookline-Event`, parsed once (a custom
+    /// header name is otherwise copied into a new allocation per message).
+    source_header: HeaderName,
+    event_header: HeaderName,
 }
 
 impl Publisher {
@@ -78,7 +84,12 @@ impl Publisher {
         let js = jetstream::ContextBuilder::new()
             .timeout(timeout)
             .build(client);
-        Self { js, timeout }
+        Self {
+            js,
+            timeout,
+            source_header: HEADER_SOURCE.into_header_name(),
+            event_header: HEADER_EVENT.into_header_name(),
+        }
     }
 
     /// The JetStream context (for stream declarations and readiness checks).
@@ -101,8 +112,8 @@ impl Publisher {
         let message = || {
             PublishMessage::build()
                 .message_id(outgoing.dedup_id)
-                .header(HEADER_SOURCE, outgoing.source)
-                .header(HEADER_EVENT, event.as_str())
+                .header(self.source_header.clone(), outgoing.source)
+                .header(self.event_header.clone(), event.as_str())
                 .payload(outgoing.payload.clone())
         };
         let deadline = Instant::now() + self.timeout;

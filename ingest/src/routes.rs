@@ -18,7 +18,7 @@ use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
 use crate::challenge::{ChallengeReply, handshake};
-use crate::envelope::{self, VerifiedRequest};
+use crate::envelope::{self, Fields, VerifiedRequest};
 use crate::error::{IngestError, plain};
 use crate::publish::Outgoing;
 use crate::sources::Source;
@@ -155,37 +155,40 @@ async fn accept(
             hookline_platform::contract::subject_token
         )
     );
-    // A body read into its place in the payload is not copied again; the
-    // Envelope then carries the other fields only.
-    let (buffer, in_place) = (read.buffer, read.in_place);
-    let (body, rest) = if in_place {
-        (Bytes::new(), Some(buffer))
+    let keep = |name: &http::HeaderName| !source.verifier.is_secret_header(name);
+    let event_name = event.unwrap_or_default();
+    // A body read into its place in the payload is neither copied again nor
+    // wrapped in an Envelope: the other fields are appended from the
+    // request. The body is released with the buffer once the payload is
+    // made, not after the PubAck (it lives on in `payload`).
+    let payload = if read.in_place {
+        envelope::finish_payload(
+            read.buffer,
+            &Fields {
+                id: &id,
+                source: &source.name,
+                event: &event_name,
+                scheme: source.verifier.scheme(),
+                headers,
+                received_at,
+            },
+            keep,
+        )
     } else {
-        (buffer.freeze(), None)
+        let envelope = envelope::build(
+            VerifiedRequest {
+                id: id.clone(),
+                source: &source.name,
+                event: Some(event_name.clone()),
+                scheme: source.verifier.scheme(),
+                body: read.buffer.freeze(),
+                headers,
+                received_at,
+            },
+            keep,
+        );
+        Bytes::from(envelope.encode_to_vec())
     };
-    let envelope = envelope::build(
-        VerifiedRequest {
-            id,
-            source: &source.name,
-            event,
-            scheme: source.verifier.scheme(),
-            body,
-            headers,
-            received_at,
-        },
-        |name| !source.verifier.is_secret_header(name),
-    );
-    let payload = match rest {
-        Some(buffer) => envelope::finish_payload(buffer, &envelope),
-        None => Bytes::from(envelope.encode_to_vec()),
-    };
-    // Only the id and event are needed from here on: the body is released
-    // now rather than after the PubAck (it lives on in `payload`).
-    let hookline_proto::Envelope {
-        id,
-        event: event_name,
-        ..
-    } = envelope;
 
     let publish_started = Instant::now();
     let outcome = inner
