@@ -79,9 +79,19 @@ pub fn load<T: DeserializeOwned>(
         None => toml::Table::new(),
     };
     apply_env(&mut table, env)?;
-    T::deserialize(table).map_err(|e| ConfigError::Invalid {
-        origin,
-        message: e.message().to_owned(),
+    // The path makes a wrong type name its key (`processor.concurrency: invalid
+    // type …`); serde alone reports only the type.
+    serde_path_to_error::deserialize(table).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().message().to_owned();
+        ConfigError::Invalid {
+            origin,
+            message: if path == "." || message.contains(&path) {
+                message
+            } else {
+                format!("{path}: {message}")
+            },
+        }
     })
 }
 
@@ -332,6 +342,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("nats2"), "{err}");
+
+        let file = write(&FILE.replace("concurrency = 4", "concurrency = \"four\""));
+        let err = load::<Sample>(Some(file.path()), vec![]).unwrap_err().to_string();
+        assert!(err.contains("processor.concurrency: invalid type"), "{err}");
 
         let file = write("[nats\nurl=");
         let err = load::<Sample>(Some(file.path()), vec![])
