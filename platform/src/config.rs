@@ -344,7 +344,9 @@ mod tests {
         assert!(err.contains("nats2"), "{err}");
 
         let file = write(&FILE.replace("concurrency = 4", "concurrency = \"four\""));
-        let err = load::<Sample>(Some(file.path()), vec![]).unwrap_err().to_string();
+        let err = load::<Sample>(Some(file.path()), vec![])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("processor.concurrency: invalid type"), "{err}");
 
         let file = write("[nats\nurl=");
