@@ -13,7 +13,7 @@ use crate::error::{ConfigError, Rejection};
 use crate::headers;
 use crate::mac::Keys;
 use crate::request::{Request, Verified};
-use crate::timestamp::{self, TimestampUnit, Window};
+use crate::timestamp::{self, Window};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-slack-signature");
 const TIMESTAMP: HeaderName = HeaderName::from_static("x-slack-request-timestamp");
@@ -32,11 +32,7 @@ impl Slack {
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             keys: Keys::raw(secrets)?,
-            window: Window {
-                tolerance,
-                reject_future: true,
-                unit: TimestampUnit::Seconds,
-            },
+            window: Window::seconds(tolerance, true),
         })
     }
 

@@ -17,7 +17,7 @@ use crate::error::{ConfigError, Rejection};
 use crate::headers;
 use crate::mac::Keys;
 use crate::request::{Request, Verified};
-use crate::timestamp::{self, TimestampUnit, Window};
+use crate::timestamp::{self, Window};
 
 /// Secrets are pasted by people: accept them with or without `=` padding.
 const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -77,11 +77,7 @@ impl StandardWebhooks {
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             keys: Keys::new(secrets, decode_secret)?,
-            window: Window {
-                tolerance,
-                reject_future: true,
-                unit: TimestampUnit::Seconds,
-            },
+            window: Window::seconds(tolerance, true),
         })
     }
 

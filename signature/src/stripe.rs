@@ -14,7 +14,7 @@ use crate::error::{ConfigError, Rejection};
 use crate::headers;
 use crate::mac::Keys;
 use crate::request::{Request, Verified};
-use crate::timestamp::{self, TimestampUnit, Window};
+use crate::timestamp::{self, Window};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
 
@@ -31,11 +31,7 @@ impl Stripe {
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             keys: Keys::raw(secrets)?,
-            window: Window {
-                tolerance,
-                reject_future: false,
-                unit: TimestampUnit::Seconds,
-            },
+            window: Window::seconds(tolerance, false),
         })
     }
 

@@ -75,6 +75,15 @@ pub(crate) struct Window {
 }
 
 impl Window {
+    /// A window over unix-seconds timestamps.
+    pub(crate) fn seconds(tolerance: Duration, reject_future: bool) -> Self {
+        Self {
+            tolerance,
+            reject_future,
+            unit: TimestampUnit::Seconds,
+        }
+    }
+
     /// Accepts `timestamp` (in `self.unit`) when it lies within the window around
     /// `now`. `now` is rounded down to the unit first, as the libraries do.
     pub(crate) fn check(&self, timestamp: u64, now: SystemTime) -> Result<(), Rejection> {
