@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -64,10 +64,13 @@ enum Accepted {
 async fn receive(
     State(state): State<AppState>,
     source_name: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
     let started = Instant::now();
+    // The request taken apart rather than extracted as `HeaderMap` + `Body`:
+    // the `HeaderMap` extractor clones the whole map.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     // A segment that does not decode (e.g. `%ff`) cannot name a source.
     let source = source_name
         .ok()
