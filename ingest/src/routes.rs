@@ -74,7 +74,7 @@ async fn receive(
     // A segment that does not decode (e.g. `%ff`) cannot name a source.
     let source = source_name
         .ok()
-        .and_then(|Path(name)| state.inner.sources.get(&name).cloned());
+        .and_then(|Path(name)| state.inner.sources.get(&name));
     let Some(source) = source else {
         telemetry::rejected(UNKNOWN_SOURCE, "unknown_source");
         return IngestError::UnknownSource.into_response();
@@ -85,7 +85,7 @@ async fn receive(
     // (field formatting, registry bookkeeping, enter/exit on every poll).
     let span =
         tracing::debug_span!("webhook", source = %source.name, webhook_id = tracing::field::Empty);
-    let result = accept(&state, &source, &headers, body)
+    let result = accept(&state, source, &headers, body)
         .instrument(span)
         .await;
     let response = match result {

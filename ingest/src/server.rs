@@ -94,7 +94,10 @@ async fn serve_router(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
         let service = TowerToHyperService::new(app.clone());
-        let shutdown = shutdown.clone();
+        // A child token per connection: the select below polls it on every
+        // wake-up of the connection, and the shared token's lock and notifier
+        // would be contended by every connection at once.
+        let shutdown = shutdown.child_token();
         connections.spawn(async move {
             let mut builder = http1::Builder::new();
             builder
