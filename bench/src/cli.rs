@@ -28,7 +28,7 @@ Usage: hookline-bench [OPTIONS]      (scripts/bench builds and runs it)
                         (default bench/results; with --smoke target/bench-smoke)
 
 Needs release builds of hookline-ingest and hookline-processor next to this
-binary, and nats-server (HOOKLINE_NATS_SERVER, .tools/, PATH, or installed
+binary, and nats-server (NATS_SERVER_BIN, .tools/, PATH, or installed
 with scripts/install-nats-server). Loopback only.";
 
 /// Which parts run.

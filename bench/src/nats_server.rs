@@ -34,11 +34,12 @@ pub(crate) fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// Finds `nats-server`: `HOOKLINE_NATS_SERVER`, the project's `.tools/`
-/// install, `PATH`; else installs the pinned one with
+/// Finds `nats-server`: `NATS_SERVER_BIN` (as for the tests; not a
+/// `HOOKLINE_*` name, which the binaries would read as a config key), the
+/// project's `.tools/` install, `PATH`; else installs the pinned one with
 /// `scripts/install-nats-server`.
 pub(crate) fn locate() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("HOOKLINE_NATS_SERVER") {
+    if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
         return Ok(PathBuf::from(path));
     }
     let root = workspace_root();
