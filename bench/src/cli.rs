@@ -27,6 +27,10 @@ Usage: hookline-bench [OPTIONS]      (scripts/bench builds and runs it)
   --out DIR             where latest.json and latest.svg go
                         (default bench/results; with --smoke target/bench-smoke)
 
+Also: hookline-bench render FILE.json [OUT.svg] prints a saved run's table
+and redraws its chart; hookline-bench load --addr HOST:PORT --secret S
+[--connections N] [--size BYTES] [--duration SECS] drives a running ingest.
+
 Needs release builds of hookline-ingest and hookline-processor next to this
 binary, and nats-server (NATS_SERVER_BIN, .tools/, PATH, or installed
 with scripts/install-nats-server). Loopback only.";

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(baseline::raw_consume(&args[1..])))
         }
         Some("load") => runtime().and_then(|rt| rt.block_on(load(&args[1..]))),
+        Some("render") => render(&args[1..]),
         _ => match Options::parse(&args) {
             Ok(None) => {
                 println!("{USAGE}");
@@ -161,6 +162,22 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
         "{:.0} req/s  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  errors {}",
         figures.throughput, figures.p50_ms, figures.p99_ms, figures.p999_ms, figures.errors
     );
+    Ok(())
+}
+
+/// `render FILE.json [OUT.svg]`: prints the table of a saved run and
+/// redraws its chart (next to the JSON unless OUT.svg is given).
+fn render(args: &[String]) -> anyhow::Result<()> {
+    let json = std::path::PathBuf::from(args.first().context("render needs a JSON file")?);
+    let text =
+        std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?;
+    let report: Report = serde_json::from_str(&text)?;
+    print!("{}", report.table());
+    let svg = args
+        .get(1)
+        .map_or_else(|| json.with_extension("svg"), std::path::PathBuf::from);
+    std::fs::write(&svg, report.svg()).with_context(|| format!("writing {}", svg.display()))?;
+    println!("wrote {}", svg.display());
     Ok(())
 }
 

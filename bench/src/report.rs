@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ingest_bench::human_size;
 use crate::loadgen::Outcome;
@@ -11,7 +11,7 @@ use crate::nats_server::Sync;
 use crate::processor_bench::kib_to_mib;
 
 /// One HTTP measurement (or the median of several).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct HttpFigures {
     /// 200 answers per second.
     pub(crate) throughput: f64,
@@ -48,7 +48,7 @@ impl HttpFigures {
 }
 
 /// Baseline and ingest measured back to back in one round.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct RoundPair {
     pub(crate) baseline: HttpFigures,
     pub(crate) ingest: HttpFigures,
@@ -78,7 +78,7 @@ pub(crate) fn median_http(runs: &[&HttpFigures]) -> HttpFigures {
 }
 
 /// One ingest setting: medians of the rounds and their ratios.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct IngestSetting {
     pub(crate) sync: Sync,
     pub(crate) connections: usize,
@@ -128,7 +128,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 }
 
 /// The drainers compared in the processor part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ProcessorKind {
     /// Pull + explicit ack, no work (the baseline).
@@ -157,7 +157,7 @@ impl ProcessorKind {
 }
 
 /// One drain of the backlog.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ProcessorRun {
     /// Webhooks handled (acked) per second.
     pub(crate) rate: f64,
@@ -171,7 +171,7 @@ pub(crate) struct ProcessorRun {
 }
 
 /// The median of one kind's runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ProcessorFigures {
     pub(crate) kind: ProcessorKind,
     pub(crate) instances: usize,
@@ -183,7 +183,7 @@ pub(crate) struct ProcessorFigures {
 }
 
 /// The processor part for one sync mode.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ProcessorSetting {
     pub(crate) sync: Sync,
     pub(crate) backlog: usize,
@@ -230,7 +230,7 @@ impl ProcessorSetting {
 }
 
 /// One target of issue 6, judged on this run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Target {
     pub(crate) name: String,
     pub(crate) value: f64,
@@ -240,7 +240,7 @@ pub(crate) struct Target {
 }
 
 /// Where and how the run was made.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Machine {
     pub(crate) cores: usize,
     /// `/proc/loadavg` before the run.
@@ -250,7 +250,7 @@ pub(crate) struct Machine {
 }
 
 /// Everything one run produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Report {
     pub(crate) command: String,
     /// Seconds since the Unix epoch.
@@ -472,6 +472,19 @@ impl Report {
             r##"<text x="10" y="36" fill="#555">bars: medians of {} alternating rounds; red ticks: targets (0.90 ingest, 0.25 processor)</text>"##,
             self.rounds
         );
+        // Grid first, so that bars and labels are drawn over it.
+        #[allow(clippy::cast_precision_loss)]
+        let axis = top + ROW * rows.len() as f64 + 4.0;
+        for tick in [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5] {
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1:.1}" y2="{2:.1}" stroke="#ddd"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle" fill="#555">{tick}</text>"##,
+                x(tick),
+                top,
+                axis,
+                axis + 14.0
+            );
+        }
         for (i, (label, value, target, colour)) in rows.iter().enumerate() {
             #[allow(clippy::cast_precision_loss)]
             let y = top + ROW * i as f64;
@@ -500,17 +513,6 @@ impl Report {
                 x(*target),
                 y,
                 y + ROW
-            );
-        }
-        let axis = top + ROW * rows.len() as f64 + 4.0;
-        for tick in [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5] {
-            let _ = writeln!(
-                svg,
-                r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1:.1}" y2="{2:.1}" stroke="#999"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle" fill="#555">{tick}</text>"##,
-                x(tick),
-                top,
-                axis,
-                axis + 14.0
             );
         }
         svg.push_str("</svg>\n");
