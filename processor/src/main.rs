@@ -38,7 +38,14 @@ fn main() -> ExitCode {
     let result = config.and_then(|config| {
         tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")?
-            .block_on(serve(config))
+            // On a worker thread rather than this one: the pull loop hands
+            // every message to a worker task, and from the main thread each
+            // hand-off (and each permit coming back) is a cross-thread wake-up.
+            .block_on(async {
+                tokio::spawn(serve(config))
+                    .await
+                    .context("the processor task failed")?
+            })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
