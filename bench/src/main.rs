@@ -35,9 +35,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("baseline") => runtime().and_then(|rt| rt.block_on(baseline::serve(&args[1..]))),
-        Some("raw-consume") => {
-            runtime().and_then(|rt| rt.block_on(baseline::raw_consume(&args[1..])))
-        }
+        // On a worker thread, as hookline-processor runs its instance.
+        Some("raw-consume") => runtime().and_then(|rt| {
+            let args = args[1..].to_vec();
+            rt.block_on(async move {
+                tokio::spawn(async move { baseline::raw_consume(&args).await }).await?
+            })
+        }),
         Some("load") => runtime().and_then(|rt| rt.block_on(load(&args[1..]))),
         Some("render") => render(&args[1..]),
         _ => match Options::parse(&args) {
