@@ -24,6 +24,9 @@ Usage: hookline-bench [OPTIONS]      (scripts/bench builds and runs it)
   --backlog N           webhooks drained per processor run (default 50000)
   --backlog-always N    the same with sync_interval: always (default 10000)
   --processor-concurrency N   [processor] concurrency (default: the binary's)
+  --worker-threads N    runtime threads of ingest, processors and both
+                        baselines alike (default 1, the binaries' default;
+                        0 = one per core)
   --out DIR             where latest.json and latest.svg go
                         (default bench/results; with --smoke target/bench-smoke)
 
@@ -56,6 +59,7 @@ pub(crate) struct Options {
     pub(crate) backlog: usize,
     pub(crate) backlog_always: usize,
     pub(crate) processor_concurrency: Option<usize>,
+    pub(crate) worker_threads: usize,
     pub(crate) out: PathBuf,
 }
 
@@ -76,6 +80,7 @@ impl Options {
                 backlog: 2000,
                 backlog_always: 500,
                 processor_concurrency: None,
+                worker_threads: 1,
                 out: PathBuf::from("target/bench-smoke"),
             }
         } else {
@@ -91,6 +96,7 @@ impl Options {
                 backlog: 50_000,
                 backlog_always: 10_000,
                 processor_concurrency: None,
+                worker_threads: 1,
                 out: PathBuf::from("bench/results"),
             }
         };
@@ -127,6 +133,7 @@ impl Options {
                 "--processor-concurrency" => {
                     options.processor_concurrency = Some(value()?.parse()?);
                 }
+                "--worker-threads" => options.worker_threads = value()?.parse()?,
                 "--out" => options.out = PathBuf::from(value()?),
                 other => bail!("unknown argument {other:?}\n\n{USAGE}"),
             }

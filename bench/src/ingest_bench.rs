@@ -56,9 +56,10 @@ pub(crate) async fn run(
         &config,
         format!(
             "[nats]\nurl = \"{url}\"\n\n[stream]\nmax_bytes = \"24GiB\"\nduplicate_window = \"2m\"\n\n\
-             [ingest]\nlisten = \"{ingest_addr}\"\n\n[[sources]]\nname = \"github\"\nprovider = \"github\"\n\
+             [ingest]\nlisten = \"{ingest_addr}\"\nworker_threads = {threads}\n\n[[sources]]\nname = \"github\"\nprovider = \"github\"\n\
              secrets = [{{ env = \"{SECRET_ENV}\" }}]\n",
-            url = server.url()
+            url = server.url(),
+            threads = options.worker_threads,
         ),
     )?;
     let env = [(SECRET_ENV, SECRET), ("RUST_LOG", "info")];
@@ -80,6 +81,8 @@ pub(crate) async fn run(
             server.url(),
             "--listen".to_owned(),
             baseline_addr.to_string(),
+            "--worker-threads".to_owned(),
+            options.worker_threads.to_string(),
         ],
         &env,
         work.path(),

@@ -34,10 +34,17 @@ use crate::report::{Machine, Report};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("baseline") => runtime().and_then(|rt| rt.block_on(baseline::serve(&args[1..]))),
-        // On a worker thread, as hookline-processor runs its instance.
-        Some("raw-consume") => runtime().and_then(|rt| {
+        // The baselines run on the runtime shape of the binaries they stand
+        // beside (`--worker-threads`, as `worker_threads` in their config).
+        Some("baseline") => {
+            baseline_runtime(&args).and_then(|(rt, _)| rt.block_on(baseline::serve(&args[1..])))
+        }
+        Some("raw-consume") => baseline_runtime(&args).and_then(|(rt, threads)| {
             let args = args[1..].to_vec();
+            if threads == 1 {
+                return rt.block_on(baseline::raw_consume(&args));
+            }
+            // On a worker thread, as hookline-processor runs its instance.
             rt.block_on(async move {
                 tokio::spawn(async move { baseline::raw_consume(&args).await }).await?
             })
@@ -62,7 +69,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// The same runtime shape as the binaries under test (one worker per core).
+/// A baseline's runtime: `--worker-threads N` (default 1), built as the
+/// binaries build theirs.
+fn baseline_runtime(args: &[String]) -> anyhow::Result<(tokio::runtime::Runtime, usize)> {
+    let threads = match args.iter().position(|a| a == "--worker-threads") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--worker-threads needs a number")?
+            .parse()
+            .context("--worker-threads needs a number")?,
+        None => 1,
+    };
+    let runtime =
+        hookline_platform::runtime::build(threads).context("cannot start the async runtime")?;
+    Ok((runtime, threads))
+}
+
+/// The bench itself and its load generator: one worker per core.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -81,6 +81,8 @@ pub(crate) async fn run(
                             group.clone(),
                             "--batch".to_owned(),
                             RAW_BATCH.to_string(),
+                            "--worker-threads".to_owned(),
+                            options.worker_threads.to_string(),
                         ],
                         &[],
                         &dir,
@@ -93,9 +95,10 @@ pub(crate) async fn run(
                             &config,
                             format!(
                                 "[nats]\nurl = \"{url}\"\n\n[stream]\nmax_bytes = \"24GiB\"\nduplicate_window = \"2m\"\n\n\
-                                 [processor]\ngroup = \"{group}\"\nmetrics_listen = \"127.0.0.1:0\"\n{concurrency}\
+                                 [processor]\ngroup = \"{group}\"\nmetrics_listen = \"127.0.0.1:0\"\nworker_threads = {threads}\n{concurrency}\
                                  handler = {{ file = {{ path = {events:?} }} }}\n",
                                 url = server.url(),
+                                threads = options.worker_threads,
                                 concurrency = options
                                     .processor_concurrency
                                     .map(|c| format!("concurrency = {c}\n"))

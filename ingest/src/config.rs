@@ -9,6 +9,7 @@ use std::time::Duration;
 use hookline_platform::config::{self, ByteSize};
 use hookline_platform::contract::is_valid_name;
 use hookline_platform::nats::NatsConfig;
+use hookline_platform::runtime;
 use hookline_platform::secret::SecretSource;
 use hookline_platform::streams::StreamConfig;
 use hookline_platform::telemetry::TelemetryConfig;
@@ -81,6 +82,10 @@ pub struct IngestConfig {
     /// bodies; small bodies never notice it.
     #[serde(default = "default_max_in_flight_bytes")]
     pub max_in_flight_bytes: ByteSize,
+    /// Runtime threads: 1 (one core per instance; scale with instances),
+    /// 0 for one per core, or n.
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
 }
 
 fn default_listen() -> SocketAddr {
@@ -104,6 +109,9 @@ fn default_retry_after() -> Duration {
 fn default_max_in_flight_bytes() -> ByteSize {
     ByteSize(8 << 20)
 }
+fn default_worker_threads() -> usize {
+    1
+}
 
 impl Default for IngestConfig {
     fn default() -> Self {
@@ -116,6 +124,7 @@ impl Default for IngestConfig {
             body_timeout: default_body_timeout(),
             retry_after: default_retry_after(),
             max_in_flight_bytes: default_max_in_flight_bytes(),
+            worker_threads: default_worker_threads(),
         }
     }
 }
@@ -192,6 +201,12 @@ pub enum SettingsError {
     /// A zero limit or timeout.
     #[error("{0} must be positive")]
     NotPositive(&'static str),
+    /// `ingest.worker_threads` above the sanity limit.
+    #[error("ingest.worker_threads must be at most {max} (0 means one per core)")]
+    TooManyThreads {
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl IngestSettings {
@@ -235,6 +250,11 @@ impl IngestSettings {
             return Err(SettingsError::NotPositive(
                 "ingest.max_in_flight_bytes (at least 1KiB)",
             ));
+        }
+        if ingest.worker_threads > runtime::MAX_WORKER_THREADS {
+            return Err(SettingsError::TooManyThreads {
+                max: runtime::MAX_WORKER_THREADS,
+            });
         }
         Ok(())
     }
@@ -311,5 +331,20 @@ mod tests {
             parse("").unwrap().validate(),
             Err(SettingsError::NoSources)
         ));
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_and_absurd_counts_are_refused() {
+        let source =
+            "[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]";
+        let settings = parse(source).unwrap();
+        assert_eq!(settings.ingest.worker_threads, 1);
+        let settings = parse(&format!("[ingest]\nworker_threads = 100000\n{source}")).unwrap();
+        assert!(matches!(
+            settings.validate(),
+            Err(SettingsError::TooManyThreads { .. })
+        ));
+        let settings = parse(&format!("[ingest]\nworker_threads = 0\n{source}")).unwrap();
+        assert!(settings.validate().is_ok());
     }
 }

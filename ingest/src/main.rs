@@ -6,7 +6,7 @@ use anyhow::Context;
 use hookline_ingest::config::IngestSettings;
 use hookline_ingest::{AppState, serve};
 use hookline_platform::config::{self, Invocation};
-use hookline_platform::{shutdown, telemetry};
+use hookline_platform::{runtime, shutdown, telemetry};
 
 const USAGE: &str = "\
 hookline-ingest: verifies webhooks and makes them durable in NATS JetStream
@@ -21,8 +21,7 @@ Every key can be overridden with HOOKLINE_<SECTION>_<KEY>, e.g.
 HOOKLINE_NATS_URL=nats://127.0.0.1:4222 or HOOKLINE_INGEST_LISTEN=0.0.0.0:8080.
 Logs: RUST_LOG (default info). See README.md for the configuration reference.";
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let path = match config::parse_args(std::env::args().skip(1), &env) {
         Ok(Invocation::Run(path)) => path,
@@ -39,7 +38,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(path, env).await {
+    match load(path.as_deref(), env).and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("hookline-ingest: {error:#}");
@@ -48,8 +47,22 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(path: Option<std::path::PathBuf>, env: Vec<(String, String)>) -> anyhow::Result<()> {
-    let settings: IngestSettings = config::load(path.as_deref(), env)?;
+fn load(
+    path: Option<&std::path::Path>,
+    env: Vec<(String, String)>,
+) -> anyhow::Result<IngestSettings> {
+    let settings: IngestSettings = config::load(path, env)?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn run(settings: IngestSettings) -> anyhow::Result<()> {
+    runtime::build(settings.ingest.worker_threads)
+        .context("cannot start the async runtime")?
+        .block_on(serve_until_shutdown(settings))
+}
+
+async fn serve_until_shutdown(settings: IngestSettings) -> anyhow::Result<()> {
     telemetry::init_tracing(settings.telemetry.log_format);
     let metrics = telemetry::install_metrics()?;
     let state = AppState::connect(&settings, Some(metrics)).await?;

@@ -11,10 +11,12 @@
 //!   sanitising of subject tokens.
 //! - [`telemetry`]: tracing subscriber and Prometheus recorder (binaries only).
 //! - [`shutdown`]: a cancellation token cancelled by SIGINT/SIGTERM.
+//! - [`runtime`]: the tokio runtime sized by a binary's `worker_threads`.
 
 pub mod config;
 pub mod contract;
 pub mod nats;
+pub mod runtime;
 pub mod secret;
 pub mod shutdown;
 pub mod streams;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use hookline_platform::config::duration;
 use hookline_platform::contract::{SUBJECT_PREFIX, is_valid_name};
 use hookline_platform::nats::NatsConfig;
+use hookline_platform::runtime;
 use hookline_platform::streams::StreamConfig;
 use hookline_platform::telemetry::TelemetryConfig;
 use serde::Deserialize;
@@ -67,6 +68,11 @@ pub struct ProcessorConfig {
     /// Handlers running at once in one instance (also the pull batch size).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Runtime threads of the `hookline-processor` binary: 1 (one core per
+    /// instance; scale with instances), 0 for one per core, or n. A library
+    /// user runs [`run`](crate::run) on a runtime of its own.
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
     /// How long the server waits for an ack (or an in-progress ack) before
     /// redelivering; also the lease of an idempotency claim.
     #[serde(default = "default_ack_wait", deserialize_with = "duration")]
@@ -162,6 +168,9 @@ fn default_subjects() -> Vec<String> {
 fn default_concurrency() -> usize {
     32
 }
+fn default_worker_threads() -> usize {
+    1
+}
 fn default_ack_wait() -> Duration {
     Duration::from_secs(30)
 }
@@ -203,6 +212,7 @@ impl ProcessorConfig {
             group: group.into(),
             subjects: default_subjects(),
             concurrency: default_concurrency(),
+            worker_threads: default_worker_threads(),
             ack_wait: default_ack_wait(),
             max_deliver: default_max_deliver(),
             backoff: BackoffConfig::default(),
@@ -241,6 +251,12 @@ impl ProcessorConfig {
         }
         if !(1..=10_000).contains(&self.concurrency) {
             return invalid("processor.concurrency must be between 1 and 10000".to_owned());
+        }
+        if self.worker_threads > runtime::MAX_WORKER_THREADS {
+            return invalid(format!(
+                "processor.worker_threads must be at most {} (0 means one per core)",
+                runtime::MAX_WORKER_THREADS
+            ));
         }
         if self.ack_wait < Duration::from_millis(100) {
             return invalid("processor.ack_wait must be at least 100ms".to_owned());
@@ -418,6 +434,11 @@ mod tests {
                 "concurrency = 32",
                 "concurrency = 32\ncolour = \"red\"",
                 "colour",
+            ),
+            (
+                "concurrency = 32",
+                "concurrency = 32\nworker_threads = 5000",
+                "processor.worker_threads",
             ),
             (
                 "http://127.0.0.1:9000/hooks",

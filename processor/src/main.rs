@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_nats::jetstream;
 use hookline_platform::config::{self, Invocation};
-use hookline_platform::{nats, shutdown, telemetry};
+use hookline_platform::{nats, runtime, shutdown, telemetry};
 use hookline_processor::admin::{self, AdminState};
 use hookline_processor::handlers::Builtin;
 use hookline_processor::{Config, run};
@@ -36,16 +36,19 @@ fn main() -> ExitCode {
         Err(error) => Err(anyhow::anyhow!(error)),
     };
     let result = config.and_then(|config| {
-        tokio::runtime::Runtime::new()
-            .context("cannot start the async runtime")?
-            // On a worker thread rather than this one: the pull loop hands
-            // every message to a worker task, and from the main thread each
-            // hand-off (and each permit coming back) is a cross-thread wake-up.
-            .block_on(async {
-                tokio::spawn(serve(config))
-                    .await
-                    .context("the processor task failed")?
-            })
+        let threads = config.processor.worker_threads;
+        let runtime = runtime::build(threads).context("cannot start the async runtime")?;
+        if threads == 1 {
+            return runtime.block_on(serve(config));
+        }
+        // On a worker thread rather than this one: the pull loop hands every
+        // message to a worker task, and from the main thread each hand-off
+        // (and each permit coming back) is a cross-thread wake-up.
+        runtime.block_on(async {
+            tokio::spawn(serve(config))
+                .await
+                .context("the processor task failed")?
+        })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
