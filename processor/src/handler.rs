@@ -129,13 +129,4 @@ impl Outcome {
             reason: reason.into(),
         }
     }
-
-    /// The metric label for this outcome.
-    pub(crate) fn label(&self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Retry { .. } => "retry",
-            Self::Permanent { .. } => "permanent",
-        }
-    }
 }

@@ -21,8 +21,9 @@ use crate::config::Config;
 use crate::handler::Handler;
 use crate::idempotency::Store;
 use crate::in_flight::InFlight;
+use crate::metrics::{self, Metrics};
 use crate::worker::{self, Shared};
-use crate::{Error, consumer, metrics};
+use crate::{Error, consumer};
 
 /// Missed idle heartbeats in a row before the pull stream is reopened.
 const MAX_MISSED_HEARTBEATS: u32 = 3;
@@ -82,6 +83,7 @@ pub async fn run<H: Handler>(
         handler,
         backoff: Backoff::new(processor.backoff),
         owner: instance_id(),
+        metrics: Metrics::new(&processor.group),
         config: processor,
         shutdown: shutdown.clone(),
         in_flight: InFlight::default(),

@@ -4,14 +4,16 @@
 //! ack, nak with backoff, or dead-letter and term. This is the one place
 //! that decides how a message is acknowledged.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream::{self, AckKind};
+use futures::FutureExt as _;
 use hookline_platform::contract::original_subject;
-use hookline_proto::{Envelope, Message as _};
+use hookline_proto::{DecodeError, Envelope, Message as _};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::config::ProcessorConfig;
@@ -19,7 +21,7 @@ use crate::dead_letter::DeadLetter;
 use crate::handler::{Delivery, Handler, Outcome, Webhook};
 use crate::idempotency::{self, Current, Decision, Record, Store, WriteError};
 use crate::in_flight::InFlight;
-use crate::metrics::{self, Handled};
+use crate::metrics::{Handled, Metrics, SourceMetrics};
 
 /// What every worker shares.
 pub(crate) struct Shared<H> {
@@ -33,6 +35,7 @@ pub(crate) struct Shared<H> {
     pub(crate) shutdown: CancellationToken,
     /// Keys this instance is working on (see [`InFlight`]).
     pub(crate) in_flight: InFlight,
+    pub(crate) metrics: Metrics,
 }
 
 /// How many times a claim is re-read after losing a compare-and-set race.
@@ -54,11 +57,23 @@ pub(crate) async fn process<H: Handler>(ctx: &Shared<H>, msg: jetstream::Message
             return;
         }
     };
+    // A replayed copy (`replay.<group>.<source>.<event>`) stands for its
+    // webhook subject everywhere: labels, dead letters, the handler.
+    let subject = original_subject(&msg.subject).into_owned();
+    let source = subject.split('.').nth(1).unwrap_or("unknown");
+    let metrics = ctx.metrics.source(source);
+    // Decoded before the span is made, so that the span is created with
+    // every field at once (recording fields later re-formats them all).
+    let envelope = Envelope::decode(msg.payload.clone());
+    let (webhook_id, webhook_source) = match &envelope {
+        Ok(envelope) => (envelope.id.as_str(), envelope.source.as_str()),
+        Err(_) => ("", ""),
+    };
     let span = tracing::info_span!(
         "webhook",
         group = %ctx.config.group,
-        webhook_id = tracing::field::Empty,
-        source = tracing::field::Empty,
+        webhook_id,
+        source = webhook_source,
         stream_seq = seq,
         attempt,
     );
@@ -67,10 +82,10 @@ pub(crate) async fn process<H: Handler>(ctx: &Shared<H>, msg: jetstream::Message
         msg,
         seq,
         attempt,
-        source: String::new(),
-        subject: String::new(),
+        metrics,
+        subject,
     }
-    .process()
+    .process(envelope)
     .instrument(span)
     .await;
 }
@@ -81,8 +96,8 @@ struct Delivered<'a, H> {
     msg: jetstream::Message,
     seq: u64,
     attempt: u32,
-    /// The source token of the subject (metric label).
-    source: String,
+    /// Metric handles labelled with the subject's source token.
+    metrics: Arc<SourceMetrics>,
     /// The webhook subject, `webhooks.<source>.<event>` (also for a replayed copy).
     subject: String,
 }
@@ -103,21 +118,12 @@ enum Finished {
 }
 
 impl<H: Handler> Delivered<'_, H> {
-    async fn process(mut self) {
+    async fn process(self, envelope: Result<Envelope, DecodeError>) {
         let config = &self.ctx.config;
-        // A replayed copy (`replay.<group>.<source>.<event>`) stands for its
-        // webhook subject everywhere: labels, dead letters, the handler.
-        self.subject = original_subject(&self.msg.subject).into_owned();
-        self.source = self
-            .subject
-            .split('.')
-            .nth(1)
-            .unwrap_or("unknown")
-            .to_owned();
         if self.attempt > 1 {
-            metrics::redelivered(&config.group, &self.source);
+            self.metrics.redelivered();
         }
-        let envelope = match Envelope::decode(self.msg.payload.clone()) {
+        let envelope = match envelope {
             Ok(envelope) => envelope,
             Err(error) => {
                 let reason = format!("undecodable envelope: {error}");
@@ -125,8 +131,6 @@ impl<H: Handler> Delivered<'_, H> {
                 return;
             }
         };
-        Span::current().record("webhook_id", envelope.id.as_str());
-        Span::current().record("source", envelope.source.as_str());
         let dedup_id = format!("{}:{}", envelope.source, envelope.id);
         let key = idempotency::record_key(&config.group, &dedup_id);
 
@@ -140,7 +144,7 @@ impl<H: Handler> Delivered<'_, H> {
         let Some((revision, runs)) = self.claim(&key).await else {
             return;
         };
-        let webhook = Arc::new(Webhook {
+        let webhook = Webhook {
             envelope,
             delivery: Delivery {
                 group: config.group.clone(),
@@ -150,17 +154,17 @@ impl<H: Handler> Delivered<'_, H> {
                 max_attempts: config.max_deliver,
                 idempotency_key: dedup_id,
             },
-        });
-        metrics::in_flight(&config.group, 1.0);
-        let finished = self.supervise(&key, revision, runs, webhook).await;
-        metrics::in_flight(&config.group, -1.0);
+        };
+        self.ctx.metrics.in_flight(1.0);
+        let finished = self.supervise(&key, revision, runs, &webhook).await;
+        self.ctx.metrics.in_flight(-1.0);
         match finished {
             Finished::Outcome {
                 outcome,
                 revision,
                 elapsed,
             } => {
-                metrics::handler_duration(&config.group, &self.source, outcome.label(), elapsed);
+                self.metrics.handler_duration(&outcome, elapsed);
                 self.settle(&key, revision, runs, outcome).await;
             }
             Finished::ClaimLost => {
@@ -187,7 +191,6 @@ impl<H: Handler> Delivered<'_, H> {
     /// (duplicate, gate, store trouble).
     async fn claim(&self, key: &str) -> Option<(u64, u32)> {
         let ctx = self.ctx;
-        let group = &ctx.config.group;
         // A first delivery is nearly always of a webhook without a record,
         // for which `decide` says "create the claim": try that at once and
         // read the record only when one exists (the create then fails). One
@@ -223,7 +226,7 @@ impl<H: Handler> Delivered<'_, H> {
                 Decision::Duplicate => {
                     tracing::info!(record = ?current.and_then(|c| c.record), "already handled (or being handled by another delivery); acking");
                     ack(&self.msg, AckKind::Ack).await;
-                    metrics::handled(group, &self.source, Handled::Duplicate);
+                    self.metrics.handled(Handled::Duplicate);
                     return None;
                 }
                 Decision::Wait(delay) => {
@@ -232,7 +235,7 @@ impl<H: Handler> Delivered<'_, H> {
                         "backoff not yet elapsed since the previous attempt; deferring"
                     );
                     ack(&self.msg, AckKind::Nak(Some(delay))).await;
-                    metrics::deferred(group, &self.source);
+                    self.metrics.deferred();
                     return None;
                 }
                 Decision::Run { revision, runs } => match ctx
@@ -255,20 +258,22 @@ impl<H: Handler> Delivered<'_, H> {
         None
     }
 
-    /// Runs the handler in its own task (a panic is caught there), sending an
-    /// in-progress ack and renewing the claim every `ack_wait / 3`.
+    /// Runs the handler (a panic is caught and becomes a retry), sending an
+    /// in-progress ack and renewing the claim every `ack_wait / 3`. The
+    /// handler's future is polled here rather than spawned: a task per
+    /// webhook cost ~2 µs, and dropping the future cancels the handler just
+    /// as aborting its task did.
     async fn supervise(
         &self,
         key: &str,
         mut revision: u64,
         runs: u32,
-        webhook: Arc<Webhook>,
+        webhook: &Webhook,
     ) -> Finished {
         let ctx = self.ctx;
         let config = &ctx.config;
         let started = Instant::now();
-        let handler = Arc::clone(&ctx.handler);
-        let mut task = tokio::spawn(async move { handler.handle(&webhook).await });
+        let task = AssertUnwindSafe(ctx.handler.handle(webhook)).catch_unwind();
         let period = (config.ack_wait / 3).max(Duration::from_millis(10));
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -278,19 +283,18 @@ impl<H: Handler> Delivered<'_, H> {
             ctx.shutdown.cancelled().await;
             tokio::time::sleep(drain_timeout).await;
         };
-        tokio::pin!(deadline, drain);
+        tokio::pin!(task, deadline, drain);
         let claim = self.claim_record(runs);
         loop {
             tokio::select! {
                 joined = &mut task => {
                     let outcome = match joined {
                         Ok(outcome) => outcome,
-                        Err(error) if error.is_panic() => {
-                            let reason = format!("handler panicked: {}", panic_message(&*error.into_panic()));
+                        Err(panic) => {
+                            let reason = format!("handler panicked: {}", panic_message(&*panic));
                             tracing::error!(%reason, "handler panicked");
                             Outcome::retry(reason)
                         }
-                        Err(_) => Outcome::retry("handler task was cancelled"),
                     };
                     return Finished::Outcome { outcome, revision, elapsed: started.elapsed() };
                 }
@@ -301,7 +305,6 @@ impl<H: Handler> Delivered<'_, H> {
                         Err(WriteError::Conflict) => match self.still_ours(key).await {
                             Some(current) => revision = current,
                             None => {
-                                task.abort();
                                 return Finished::ClaimLost;
                             }
                         },
@@ -309,7 +312,6 @@ impl<H: Handler> Delivered<'_, H> {
                     }
                 }
                 () = &mut deadline => {
-                    task.abort();
                     let reason = format!(
                         "handler did not finish within handler_timeout ({})",
                         humantime::format_duration(config.handler_timeout)
@@ -318,7 +320,6 @@ impl<H: Handler> Delivered<'_, H> {
                     return Finished::Outcome { outcome: Outcome::retry(reason), revision, elapsed: started.elapsed() };
                 }
                 () = &mut drain => {
-                    task.abort();
                     return Finished::Interrupted { revision };
                 }
             }
@@ -370,7 +371,7 @@ impl<H: Handler> Delivered<'_, H> {
                 };
                 self.record_done(key, revision, &done).await;
                 ack(&self.msg, AckKind::Ack).await;
-                metrics::handled(&config.group, &self.source, Handled::Success);
+                self.metrics.handled(Handled::Success);
                 tracing::debug!("handled");
             }
             Outcome::Retry { reason, .. } if self.attempt >= config.max_deliver => {
@@ -395,7 +396,7 @@ impl<H: Handler> Delivered<'_, H> {
                     tracing::warn!(%error, "cannot release the claim; the next attempt may wait one ack_wait longer");
                 }
                 ack(&self.msg, AckKind::Nak(Some(delay))).await;
-                metrics::handled(&config.group, &self.source, Handled::Retry);
+                self.metrics.handled(Handled::Retry);
                 tracing::info!(%reason, ?delay, "retryable failure; redelivery scheduled");
             }
             Outcome::Permanent { reason } => {
@@ -465,7 +466,7 @@ impl<H: Handler> Delivered<'_, H> {
                 ..
             }) => {
                 ack(&self.msg, AckKind::Ack).await;
-                metrics::handled(&self.ctx.config.group, &self.source, Handled::Duplicate);
+                self.metrics.handled(Handled::Duplicate);
                 return;
             }
             Some(Current {
@@ -506,7 +507,7 @@ impl<H: Handler> Delivered<'_, H> {
                     {
                         tracing::debug!(%error, "idempotency record not removed");
                     }
-                    metrics::handled(group, &self.source, Handled::DeadLettered);
+                    self.metrics.handled(Handled::DeadLettered);
                     tracing::warn!(%reason, attempts, "dead-lettered");
                     return;
                 }

@@ -13,7 +13,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/hookline.v1.rs"));
 }
 
-pub use prost::Message;
+pub use prost::{DecodeError, Message};
 pub use prost_types::Timestamp;
 pub use v1::{Envelope, Header};
 
