@@ -113,6 +113,7 @@ async fn bench(options: Options, args: &[String]) -> anyhow::Result<()> {
         finished_at: 0,
         machine: Machine {
             cores: std::thread::available_parallelism().map_or(1, usize::from),
+            worker_threads: options.worker_threads,
             load_before,
             load_after: String::new(),
             nats_server: nats_version,

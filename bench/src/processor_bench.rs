@@ -17,7 +17,7 @@ use hookline_proto::{Envelope, Header, Message as _, Timestamp};
 
 use crate::cli::Options;
 use crate::nats_server::{NatsServer, Sync};
-use crate::process::{Process, RssSampler, cpu_ticks, sibling_binary};
+use crate::process::{Process, RssSampler, cpu_ticks, machine_ticks, sibling_binary};
 use crate::report::{ProcessorKind, ProcessorRun, ProcessorSetting};
 
 /// The idempotency bucket's stream (`hookline_idempotency` bucket).
@@ -53,6 +53,7 @@ pub(crate) async fn run(
         .tempdir()?;
     let processor = sibling_binary("hookline-processor")?;
     let kinds = [ProcessorKind::Raw, ProcessorKind::One, ProcessorKind::Three];
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut runs: Vec<Vec<ProcessorRun>> = vec![Vec::new(); kinds.len()];
     for round in 0..options.rounds {
         for offset in 0..kinds.len() {
@@ -119,11 +120,13 @@ pub(crate) async fn run(
             let sampler = RssSampler::start(pids.clone());
             let cpu_before = cpu_of(&pids);
             let nats_before = cpu_ticks(server.pid()).unwrap_or(0);
+            let machine_before = machine_ticks();
             let elapsed = drain(&stream, &group, &mut instances, backlog).await;
             let cpu = cpu_of(&pids).saturating_sub(cpu_before);
             let nats_cpu = cpu_ticks(server.pid())
                 .unwrap_or(0)
                 .saturating_sub(nats_before);
+            let busy_cores = busy_cores(machine_before, machine_ticks(), cores);
             let rss = sampler.stop().await;
             let elapsed = elapsed?;
             drop(instances);
@@ -137,13 +140,14 @@ pub(crate) async fn run(
             let _ = stream.delete_consumer(&group).await;
             let rate = backlog as f64 / elapsed.as_secs_f64();
             eprintln!(
-                "  process sync={:<7} backlog={backlog:<6} round={round} {:<12} {:>9.0} msg/s  ({:.2} s)  cpu {:>5.1} µs/msg  nats-server {:>5.1} µs/msg  rss {:.1} MiB",
+                "  process sync={:<7} backlog={backlog:<6} round={round} {:<12} {:>9.0} msg/s  ({:.2} s)  cpu {:>5.1} µs/msg  nats-server {:>5.1} µs/msg  busy {:.2} cores  rss {:.1} MiB",
                 sync.label(),
                 kind.label(),
                 rate,
                 elapsed.as_secs_f64(),
                 per_message(cpu, backlog),
                 per_message(nats_cpu, backlog),
+                busy_cores,
                 kib_to_mib(rss),
             );
             runs[index].push(ProcessorRun {
@@ -152,6 +156,7 @@ pub(crate) async fn run(
                 rss_peak_mib: kib_to_mib(rss),
                 cpu_us_per_message: per_message(cpu, backlog),
                 nats_server_cpu_us_per_message: per_message(nats_cpu, backlog),
+                machine_busy_cores: busy_cores,
             });
         }
     }
@@ -168,6 +173,17 @@ pub(crate) fn kib_to_mib(kib: u64) -> f64 {
 #[allow(clippy::cast_precision_loss)]
 fn per_message(ticks: u64, messages: usize) -> f64 {
     ticks as f64 * 10_000.0 / messages.max(1) as f64
+}
+
+/// How many of `cores` were busy between two `/proc/stat` readings.
+#[allow(clippy::cast_precision_loss)]
+fn busy_cores(before: Option<(u64, u64)>, after: Option<(u64, u64)>, cores: usize) -> f64 {
+    match (before, after) {
+        (Some((busy0, total0)), Some((busy1, total1))) if total1 > total0 => {
+            (busy1 - busy0) as f64 / (total1 - total0) as f64 * cores as f64
+        }
+        _ => 0.0,
+    }
 }
 
 fn cpu_of(pids: &[u32]) -> u64 {

@@ -168,6 +168,10 @@ pub(crate) struct ProcessorRun {
     pub(crate) cpu_us_per_message: f64,
     /// CPU of nats-server per message during the drain, µs.
     pub(crate) nats_server_cpu_us_per_message: f64,
+    /// Cores the whole machine kept busy during the drain (of
+    /// [`Machine::cores`]): near all of them means the run was CPU-bound.
+    #[serde(default)]
+    pub(crate) machine_busy_cores: f64,
 }
 
 /// The median of one kind's runs.
@@ -179,6 +183,8 @@ pub(crate) struct ProcessorFigures {
     pub(crate) rss_peak_mib: f64,
     pub(crate) cpu_us_per_message: f64,
     pub(crate) nats_server_cpu_us_per_message: f64,
+    #[serde(default)]
+    pub(crate) machine_busy_cores: f64,
     pub(crate) runs: Vec<ProcessorRun>,
 }
 
@@ -215,6 +221,7 @@ impl ProcessorSetting {
                         .map(|r| r.nats_server_cpu_us_per_message)
                         .collect(),
                 ),
+                machine_busy_cores: median(runs.iter().map(|r| r.machine_busy_cores).collect()),
                 runs,
             })
             .collect();
@@ -243,10 +250,17 @@ pub(crate) struct Target {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Machine {
     pub(crate) cores: usize,
+    /// `--worker-threads`: the runtime shape of the binaries and baselines.
+    #[serde(default = "one")]
+    pub(crate) worker_threads: usize,
     /// `/proc/loadavg` before the run.
     pub(crate) load_before: String,
     pub(crate) load_after: String,
     pub(crate) nats_server: String,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Everything one run produced.
@@ -390,6 +404,29 @@ impl Report {
                 rss,
             );
         }
+        let _ = writeln!(
+            out,
+            "\nCPU per webhook while draining (µs; medians), and the machine's busy cores of {}",
+            self.machine.cores
+        );
+        let _ = writeln!(
+            out,
+            "{:<7} {:<12} | {:>10} {:>12} {:>11}",
+            "sync", "kind", "consumers", "nats-server", "busy cores"
+        );
+        for p in &self.processor {
+            for f in &p.kinds {
+                let _ = writeln!(
+                    out,
+                    "{:<7} {:<12} | {:>10.1} {:>12.1} {:>11.2}",
+                    p.sync.label(),
+                    f.kind.label(),
+                    f.cpu_us_per_message,
+                    f.nats_server_cpu_us_per_message,
+                    f.machine_busy_cores,
+                );
+            }
+        }
         if !self.targets.is_empty() {
             let _ = writeln!(out, "\ntargets (default sync)");
             for t in &self.targets {
@@ -405,10 +442,11 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nload before {} · after {} · {} cores · {}",
+            "\nload before {} · after {} · {} cores · worker_threads {} · {}",
             self.machine.load_before,
             self.machine.load_after,
             self.machine.cores,
+            self.machine.worker_threads,
             self.machine.nats_server
         );
         out
