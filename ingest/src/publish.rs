@@ -119,33 +119,40 @@ impl Publisher {
         let deadline = Instant::now() + self.timeout;
         let mut pause = Duration::from_millis(50);
         let subject = async_nats::Subject::from(outgoing.subject);
+        let mut first = true;
         loop {
-            let attempt = async {
-                self.js
-                    .send_publish(subject.clone(), message())
-                    .await?
-                    .await
-            };
-            let result = tokio::time::timeout_at(deadline, attempt).await;
-            match result {
+            let enqueued =
+                tokio::time::timeout_at(deadline, self.js.send_publish(subject.clone(), message()))
+                    .await;
+            let result = match enqueued {
                 Err(_elapsed) => return Err(PublishError::TimedOut(self.timeout)),
-                Ok(Ok(ack)) => {
+                Ok(Err(error)) => Err(error),
+                // The first wait is bounded by the PubAck's own timeout (the
+                // context's, which is `publish_timeout`): no second timer on
+                // every request. Retries get what is left of the deadline.
+                Ok(Ok(ack)) if first => ack.await,
+                Ok(Ok(ack)) => match tokio::time::timeout_at(deadline, ack).await {
+                    Err(_elapsed) => return Err(PublishError::TimedOut(self.timeout)),
+                    Ok(result) => result,
+                },
+            };
+            first = false;
+            match result {
+                Ok(ack) => {
                     return Ok(Persisted {
                         sequence: ack.sequence,
                         duplicate: ack.duplicate,
                     });
                 }
-                Ok(Err(error))
-                    if is_transient(error.kind()) && Instant::now() + pause < deadline =>
-                {
+                Err(error) if is_transient(error.kind()) && Instant::now() + pause < deadline => {
                     tracing::debug!(%error, "transient publish failure; retrying with the same id");
                     tokio::time::sleep(pause).await;
                     pause *= 2;
                 }
-                Ok(Err(error)) if is_transient(error.kind()) => {
+                Err(error) if is_transient(error.kind()) => {
                     return Err(PublishError::TimedOut(self.timeout));
                 }
-                Ok(Err(error)) => return Err(PublishError::Refused(error)),
+                Err(error) => return Err(PublishError::Refused(error)),
             }
         }
     }

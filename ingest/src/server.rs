@@ -22,7 +22,10 @@ use crate::error::Error;
 use crate::routes::{admin_router, router};
 use crate::state::AppState;
 
-/// Most header fields accepted in one request; more is answered 431.
+/// Most header fields accepted in one request; more is answered 431. This
+/// is hyper's own limit, which it enforces for free: configuring the same
+/// number explicitly (`max_headers`) makes hyper initialise two 100-entry
+/// arrays on every request instead (~1,100 instructions, of ~70,000).
 pub const MAX_HEADERS: usize = 100;
 /// Largest request head (request line and headers) accepted; more is
 /// answered 431. Webhook heads are a few KiB.
@@ -103,7 +106,6 @@ async fn serve_router(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
-                .max_headers(MAX_HEADERS)
                 .max_header_size(MAX_HEADER_BYTES)
                 .max_buf_size(MAX_READ_BUFFER);
             let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));

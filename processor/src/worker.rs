@@ -260,9 +260,10 @@ impl<H: Handler> Delivered<'_, H> {
 
     /// Runs the handler (a panic is caught and becomes a retry), sending an
     /// in-progress ack and renewing the claim every `ack_wait / 3`. The
-    /// handler's future is polled here rather than spawned: a task per
-    /// webhook cost ~2 µs, and dropping the future cancels the handler just
-    /// as aborting its task did.
+    /// handler's future is polled here rather than spawned (a task per
+    /// webhook cost ~2 µs); dropping it cancels the handler as aborting its
+    /// task did. It is not polled while a renewal (one in-progress ack and
+    /// one KV write every `ack_wait / 3`) is being sent.
     async fn supervise(
         &self,
         key: &str,
@@ -304,9 +305,7 @@ impl<H: Handler> Delivered<'_, H> {
                         Ok(renewed) => revision = renewed,
                         Err(WriteError::Conflict) => match self.still_ours(key).await {
                             Some(current) => revision = current,
-                            None => {
-                                return Finished::ClaimLost;
-                            }
+                            None => return Finished::ClaimLost,
                         },
                         Err(error) => tracing::warn!(%error, "cannot renew the claim"),
                     }

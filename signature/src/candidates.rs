@@ -27,16 +27,29 @@ pub enum Encoding {
     Base64,
 }
 
+/// The value of one lowercase hex digit (providers write lowercase, and
+/// their libraries compare text, so `A-F` is not what they sent).
+fn lower_hex_digit(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    }
+}
+
 impl Encoding {
     /// The tag if `text` is a well-formed encoding of exactly one HMAC-SHA256 tag.
     pub(crate) fn decode(self, text: &str) -> Option<MacTag> {
         let mut tag = [0u8; TAG_LEN];
         match self {
             Self::Hex => {
-                if !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                let text = text.as_bytes();
+                if text.len() != 2 * TAG_LEN {
                     return None;
                 }
-                hex::decode_to_slice(text, &mut tag).ok()?;
+                for (byte, pair) in tag.iter_mut().zip(text.chunks_exact(2)) {
+                    *byte = lower_hex_digit(pair[0])? << 4 | lower_hex_digit(pair[1])?;
+                }
             }
             Self::Base64 => {
                 // 44 characters encode 32 bytes with padding; anything else is
@@ -108,6 +121,18 @@ mod tests {
         assert_eq!(Encoding::Hex.decode(&"0g".repeat(32)), None);
         assert_eq!(Encoding::Hex.decode("é"), None);
         assert_eq!(Encoding::Hex.decode(&"AB".repeat(32)), None);
+        let varied: MacTag = std::array::from_fn(|i| u8::try_from(i * 8 + 7).unwrap());
+        let text = hex::encode(varied);
+        assert_eq!(Encoding::Hex.decode(&text), Some(varied));
+        for at in [0, 33, 63] {
+            let mut upper = text.clone().into_bytes();
+            upper[at] = b'F';
+            assert_eq!(
+                Encoding::Hex.decode(std::str::from_utf8(&upper).unwrap()),
+                None
+            );
+        }
+        assert_eq!(Encoding::Hex.decode(&format!("{text}0")), None);
         let b64 = STANDARD.encode([7u8; 32]);
         assert_eq!(Encoding::Base64.decode(&b64), Some([7; 32]));
         assert_eq!(Encoding::Base64.decode(&STANDARD.encode([7u8; 31])), None);

@@ -69,9 +69,9 @@ impl Github {
 }
 
 fn id(headers: &HeaderMap) -> Option<String> {
-    let delivery = headers::optional(headers, &DELIVERY)?;
-    Some(match headers::optional(headers, &HOOK_ID) {
+    let delivery = headers::optional_str(headers, &DELIVERY)?;
+    Some(match headers::optional_str(headers, &HOOK_ID) {
         Some(hook) => format!("{hook}:{delivery}"),
-        None => delivery,
+        None => delivery.to_owned(),
     })
 }

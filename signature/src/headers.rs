@@ -45,11 +45,15 @@ pub(crate) fn timestamp<'h>(
 
 /// An optional informational header (id, event): `None` when absent or unusable.
 pub(crate) fn optional(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    optional_str(headers, name).map(str::to_owned)
+}
+
+/// [`optional`], borrowed (for values that are only combined into another).
+pub(crate) fn optional_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|value| bounded_text(value.as_bytes()))
         .filter(|text| !text.is_empty())
-        .map(str::to_owned)
 }
 
 fn bounded_text(bytes: &[u8]) -> Option<&str> {
