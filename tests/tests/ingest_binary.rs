@@ -125,30 +125,10 @@ async fn serves_metrics_hides_secrets_and_drains_on_sigterm() -> anyhow::Result<
              [[sources]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [{{ env = \"HOOKLINE_TEST_GH\" }}]\n"
         ),
     )?;
-    let mut child = tokio::process::Command::new(workspace_binary("hookline-ingest")?)
-        .arg("--config")
-        .arg(&path)
-        .env("HOOKLINE_TEST_GH", SECRET)
-        .env("HOOKLINE_NATS_URL", nats.url())
-        .env("RUST_LOG", "trace")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut child = spawn_ingest(&path, &nats, &[("RUST_LOG", "trace")])?;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(Instant::now() < deadline, "ingest did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&client, &base).await;
 
     let spec: hookline_signature::ProviderSpec = "github".parse()?;
     let body = br#"{"ref":"refs/heads/main"}"#;
@@ -220,4 +200,86 @@ async fn serves_metrics_hides_secrets_and_drains_on_sigterm() -> anyhow::Result<
     assert!(!logs.contains(SECRET), "secret in logs");
     assert!(!logs.contains(&"ab".repeat(32)), "signature in logs");
     Ok(())
+}
+
+/// `ingest.worker_threads` 0 (one per core) and 2 serve the same ingest
+/// on a multi-thread runtime: a signed webhook gets 200, SIGTERM exits 0.
+#[tokio::test]
+async fn every_runtime_shape_accepts_webhooks_and_exits_zero() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let dir = tempfile::tempdir()?;
+    let client = reqwest::Client::new();
+    for threads in ["0", "2"] {
+        let port = free_port()?;
+        let path = dir.path().join(format!("hookline-{threads}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[ingest]\nlisten = \"127.0.0.1:{port}\"\n\
+                 [[sources]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [{{ env = \"HOOKLINE_TEST_GH\" }}]\n"
+            ),
+        )?;
+        let mut child = spawn_ingest(&path, &nats, &[("HOOKLINE_INGEST_WORKER_THREADS", threads)])?;
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&client, &base).await;
+        let spec: hookline_signature::ProviderSpec = "github".parse()?;
+        let body = br#"{"ref":"refs/heads/main"}"#;
+        let delivery = format!("7:shape-{threads}");
+        let response = client
+            .post(format!("{base}/webhooks/github"))
+            .headers(signed_headers(&spec, SECRET, body, &delivery, "push")?)
+            .body(body.to_vec())
+            .send()
+            .await?;
+        assert_eq!(response.status(), 200, "worker_threads = {threads}");
+        let pid = child.id().expect("running").to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()?
+                .success()
+        );
+        let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await??;
+        assert_eq!(exit.code(), Some(0), "worker_threads = {threads}");
+    }
+    Ok(())
+}
+
+/// Starts the binary with the test secret, `nats` as its server and `env`;
+/// its output is piped.
+fn spawn_ingest(
+    config: &std::path::Path,
+    nats: &NatsServer,
+    env: &[(&str, &str)],
+) -> anyhow::Result<tokio::process::Child> {
+    Ok(
+        tokio::process::Command::new(workspace_binary("hookline-ingest")?)
+            .arg("--config")
+            .arg(config)
+            .env("HOOKLINE_TEST_GH", SECRET)
+            .env("HOOKLINE_NATS_URL", nats.url())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?,
+    )
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "ingest at {base} did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -230,3 +230,43 @@ async fn the_file_handler_writes_json_lines_and_sigterm_exits_zero() -> anyhow::
     assert!(stopping.elapsed() < Duration::from_secs(10));
     Ok(())
 }
+
+/// `worker_threads` 0 (one per core) and 3 run the same instance on a
+/// multi-thread runtime: it handles webhooks and still exits 0 on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_runtime_shape_handles_webhooks_and_exits_zero() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let out = tempfile::tempdir()?;
+    for threads in ["0", "3"] {
+        let group = format!("shape{threads}");
+        let events = out.path().join(format!("{group}.jsonl"));
+        let toml = config_file(
+            &env,
+            &format!(
+                "group = \"{group}\"\nsubjects = [\"webhooks.{group}.>\"]\n\
+                 handler = {{ file = {{ path = {events:?} }} }}\n"
+            ),
+        );
+        let mut instance =
+            Instance::spawn_with(&toml, &[("HOOKLINE_PROCESSOR_WORKER_THREADS", threads)]).await?;
+        env.wait_pulling(&group, 1, Duration::from_secs(15)).await?;
+        let id = format!("h:{threads}");
+        publish(&env.js, &TestWebhook::new(&group, "push", &id, "{}")).await?;
+        env.wait_settled(&group, Duration::from_secs(15)).await?;
+        let text = std::fs::read_to_string(&events)?;
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "worker_threads = {threads}: {text}"
+        );
+        assert!(text.contains(&format!("\"id\":\"{id}\"")), "{text}");
+        instance.sigterm()?;
+        let status = instance.wait(Duration::from_secs(15)).await?;
+        assert!(
+            status.success(),
+            "worker_threads = {threads}: {status:?}; stderr: {}",
+            instance.stderr()
+        );
+    }
+    Ok(())
+}
