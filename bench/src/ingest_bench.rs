@@ -3,7 +3,6 @@
 //! alternation with the same signed requests, setting by setting.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use async_nats::jetstream;
 use crate::baseline::SECRET_ENV;
 use crate::cli::Options;
 use crate::loadgen::{self, Workload};
-use crate::nats_server::{NatsServer, Sync};
+use crate::nats_server::{self, Sync};
 use crate::process::{Process, RssSampler, sibling_binary};
 use crate::report::{HttpFigures, IngestSetting, RoundPair, median_http};
 
@@ -41,12 +40,8 @@ impl Servers {
 }
 
 /// Runs every (connections, body size) setting for one sync mode.
-pub(crate) async fn run(
-    options: &Options,
-    nats_binary: &Path,
-    sync: Sync,
-) -> anyhow::Result<Vec<IngestSetting>> {
-    let server = NatsServer::start(nats_binary, sync).await?;
+pub(crate) async fn run(options: &Options, sync: Sync) -> anyhow::Result<Vec<IngestSetting>> {
+    let server = nats_server::start(sync).await?;
     let work = tempfile::Builder::new()
         .prefix("hookline-bench-ingest-")
         .tempdir()?;

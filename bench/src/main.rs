@@ -94,7 +94,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn bench(options: Options, args: &[String]) -> anyhow::Result<()> {
-    let nats_binary = nats_server::locate()?;
+    let nats_binary = hookline_tests::nats_server_binary()?;
     let nats_version = std::process::Command::new(&nats_binary)
         .arg("--version")
         .output()
@@ -128,12 +128,12 @@ async fn bench(options: Options, args: &[String]) -> anyhow::Result<()> {
         if options.part != Part::Processor {
             report
                 .ingest
-                .extend(ingest_bench::run(&options, &nats_binary, sync).await?);
+                .extend(ingest_bench::run(&options, sync).await?);
         }
         if options.part != Part::Ingest {
             report
                 .processor
-                .push(processor_bench::run(&options, &nats_binary, sync).await?);
+                .push(processor_bench::run(&options, sync).await?);
         }
     }
     report.machine.load_after = loadavg();

@@ -16,7 +16,7 @@ use hookline_platform::streams::StreamConfig;
 use hookline_proto::{Envelope, Header, Message as _, Timestamp};
 
 use crate::cli::Options;
-use crate::nats_server::{NatsServer, Sync};
+use crate::nats_server::{self, Sync};
 use crate::process::{Process, RssSampler, cpu_ticks, machine_ticks, sibling_binary};
 use crate::report::{ProcessorKind, ProcessorRun, ProcessorSetting};
 
@@ -30,16 +30,12 @@ const BODY_BYTES: usize = 1024;
 const RAW_BATCH: usize = 256;
 
 /// Runs every kind `options.rounds` times (rotating the order) for one sync mode.
-pub(crate) async fn run(
-    options: &Options,
-    nats_binary: &Path,
-    sync: Sync,
-) -> anyhow::Result<ProcessorSetting> {
+pub(crate) async fn run(options: &Options, sync: Sync) -> anyhow::Result<ProcessorSetting> {
     let backlog = match sync {
         Sync::Default => options.backlog,
         Sync::Always => options.backlog_always,
     };
-    let server = NatsServer::start(nats_binary, sync).await?;
+    let server = nats_server::start(sync).await?;
     let js = jetstream::new(async_nats::connect(server.url()).await?);
     let stream_config = StreamConfig {
         max_bytes: ByteSize(24 << 30),
@@ -119,11 +115,13 @@ pub(crate) async fn run(
             let pids: Vec<u32> = instances.iter().map(Process::pid).collect();
             let sampler = RssSampler::start(pids.clone());
             let cpu_before = cpu_of(&pids);
-            let nats_before = cpu_ticks(server.pid()).unwrap_or(0);
+            let nats_before = server.pid().and_then(cpu_ticks).unwrap_or(0);
             let machine_before = machine_ticks();
             let elapsed = drain(&stream, &group, &mut instances, backlog).await;
             let cpu = cpu_of(&pids).saturating_sub(cpu_before);
-            let nats_cpu = cpu_ticks(server.pid())
+            let nats_cpu = server
+                .pid()
+                .and_then(cpu_ticks)
                 .unwrap_or(0)
                 .saturating_sub(nats_before);
             let busy_cores = busy_cores(machine_before, machine_ticks(), cores);

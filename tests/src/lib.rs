@@ -60,8 +60,12 @@ pub struct NatsServer {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    jetstream: String,
     extra_config: String,
 }
+
+/// The `jetstream { … }` limits of [`NatsServer::start`] (after the store).
+const TEST_JETSTREAM: &str = "max_memory_store: 64MB, max_file_store: 4GB";
 
 impl NatsServer {
     /// Starts a server on a free port and waits until it accepts clients.
@@ -78,6 +82,16 @@ impl NatsServer {
     /// # Errors
     /// As [`start`](Self::start).
     pub async fn start_with_config(extra_config: &str) -> anyhow::Result<Self> {
+        Self::start_with(TEST_JETSTREAM, extra_config).await
+    }
+
+    /// Like [`start_with_config`](Self::start_with_config), with the
+    /// settings of the `jetstream { store_dir: …, <jetstream> }` block given
+    /// too (e.g. larger limits, `sync_interval: always`).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn start_with(jetstream: &str, extra_config: &str) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("hookline-nats-")
             .tempdir()?;
@@ -85,6 +99,7 @@ impl NatsServer {
             child: None,
             dir,
             port: 0,
+            jetstream: jetstream.to_owned(),
             extra_config: extra_config.to_owned(),
         };
         server.spawn().await?;
@@ -99,6 +114,11 @@ impl NatsServer {
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's process id while it runs (for CPU accounting).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     /// Kills the server (SIGKILL) and waits for it to exit; the store stays.
@@ -141,8 +161,8 @@ impl NatsServer {
         std::fs::write(
             &config_path,
             format!(
-                "jetstream {{ store_dir: {store:?}, max_memory_store: 64MB, max_file_store: 4GB }}\n{}\n",
-                self.extra_config
+                "jetstream {{ store_dir: {store:?}, {} }}\n{}\n",
+                self.jetstream, self.extra_config
             ),
         )?;
         let port = if self.port == 0 {
