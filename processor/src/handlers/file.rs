@@ -3,12 +3,12 @@
 use std::borrow::Cow;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use serde::Serialize;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::handler::{Handler, Outcome, Webhook};
@@ -26,17 +26,19 @@ const MAX_BATCH: usize = 256;
 /// ```
 ///
 /// `body` is the raw body as a UTF-8 string, or base64 (with `body_base64:
-/// true`) when it is not valid UTF-8. One writer thread owns the file
-/// (opened for appending): it takes the lines waiting, writes them whole
-/// with one `write(2)`, and only then answers their handlers, so lines
-/// never interleave and each reaches the OS before its webhook counts as
-/// handled (no fsync: this is a debugging and audit aid, not a durable
-/// store). Batching the lines of concurrent handlers saves a thread
-/// hand-off and a system call per webhook.
+/// true`) when it is not valid UTF-8. One writer task owns the file (opened
+/// for appending): it takes every line waiting, writes them whole with one
+/// `write(2)` on tokio's blocking pool (a slow disk never stalls the
+/// runtime), and only then answers their handlers, so lines never
+/// interleave and each reaches the OS before its webhook counts as handled
+/// (no fsync: this is a debugging and audit aid, not a durable store).
+/// Handlers hand lines to the task without crossing threads; only a whole
+/// batch does, so a burst of webhooks costs one thread hand-off and one
+/// system call per batch rather than per webhook.
 #[derive(Debug, Clone)]
 pub struct FileHandler {
     path: PathBuf,
-    lines: mpsc::Sender<Pending>,
+    lines: mpsc::UnboundedSender<Pending>,
 }
 
 /// A line waiting for the writer, and who to tell when it is written.
@@ -66,12 +68,12 @@ struct LineHeader<'a> {
 }
 
 impl FileHandler {
-    /// Opens `path` for appending (creating it) and starts its writer thread
-    /// (it ends when the last clone of the handler is dropped).
+    /// Opens `path` for appending (creating it) and spawns its writer task
+    /// on the current runtime (it ends when the last clone of the handler is
+    /// dropped, or with the runtime; handlers then answer "retry").
     ///
     /// # Errors
-    /// The file cannot be opened (missing directory, permissions), or the
-    /// writer thread cannot start.
+    /// The file cannot be opened (missing directory, permissions).
     pub async fn open(path: &Path) -> Result<Self, Error> {
         let path = path.to_owned();
         let opened = {
@@ -90,14 +92,8 @@ impl FileHandler {
             path: path.clone(),
             source,
         })?;
-        let (lines, queue) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("file-handler".to_owned())
-            .spawn(move || write_lines(file, &queue))
-            .map_err(|source| Error::HandlerFile {
-                path: path.clone(),
-                source,
-            })?;
+        let (lines, queue) = mpsc::unbounded_channel();
+        tokio::spawn(write_lines(file, queue));
         Ok(Self { path, lines })
     }
 
@@ -146,23 +142,31 @@ impl FileHandler {
     }
 }
 
-/// The writer thread: whole batches of lines, one `write(2)` each.
-fn write_lines(mut file: std::fs::File, queue: &mpsc::Receiver<Pending>) {
+/// The writer task: every line waiting, written whole with one `write(2)`.
+async fn write_lines(file: std::fs::File, mut queue: mpsc::UnboundedReceiver<Pending>) {
+    let file = Arc::new(file);
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     let mut buffer = Vec::new();
-    while let Ok(first) = queue.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(more) => batch.push(more),
-                Err(_) => break,
-            }
-        }
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         buffer.clear();
         for (line, _) in &batch {
             buffer.extend_from_slice(line.as_bytes());
         }
-        let written = file.write_all(&buffer);
+        let file = Arc::clone(&file);
+        let write = move || {
+            let written = (&*file).write_all(&buffer);
+            (written, buffer)
+        };
+        let written = match tokio::task::spawn_blocking(write).await {
+            Ok((written, returned)) => {
+                buffer = returned;
+                written
+            }
+            Err(error) => {
+                buffer = Vec::new();
+                Err(std::io::Error::other(error))
+            }
+        };
         for (_, done) in batch.drain(..) {
             let result = match &written {
                 Ok(()) => Ok(()),
@@ -177,14 +181,14 @@ impl Handler for FileHandler {
     async fn handle(&self, webhook: &Webhook) -> Outcome {
         let (done, written) = oneshot::channel();
         if self.lines.send((Self::line(webhook), done)).is_err() {
-            return Outcome::retry("file writer thread stopped");
+            return Outcome::retry("file writer stopped");
         }
         match written.await {
             Ok(Ok(())) => Outcome::Success,
             Ok(Err(error)) => {
                 Outcome::retry(format!("cannot append to {}: {error}", self.path.display()))
             }
-            Err(_) => Outcome::retry("file writer thread stopped"),
+            Err(_) => Outcome::retry("file writer stopped"),
         }
     }
 }
@@ -262,5 +266,36 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_retries_every_webhook_of_its_batch() {
+        // Writing to /dev/full fails with ENOSPC, like a full disk.
+        let handler = FileHandler::open(Path::new("/dev/full")).await.unwrap();
+        let webhook = webhook(b"x");
+        let calls = (0..20).map(|_| handler.handle(&webhook));
+        for outcome in futures::future::join_all(calls).await {
+            let Outcome::Retry { reason, after } = outcome else {
+                panic!("expected a retry, got {outcome:?}");
+            };
+            assert!(reason.starts_with("cannot append to /dev/full"), "{reason}");
+            assert_eq!(after, None);
+        }
+    }
+
+    #[test]
+    fn handlers_retry_once_the_writers_runtime_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let opener = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let handler = opener.block_on(FileHandler::open(&path)).unwrap();
+        drop(opener);
+        let other = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let outcome = other.block_on(handler.handle(&webhook(b"x")));
+        assert_eq!(outcome, Outcome::retry("file writer stopped"));
     }
 }
