@@ -14,6 +14,12 @@ use hookline_processor::admin::{self, AdminState};
 use hookline_processor::handlers::Builtin;
 use hookline_processor::{Config, run};
 
+/// mimalloc rather than glibc's malloc: every webhook allocates its
+/// envelope, line and KV requests; glibc's malloc and free were ~17 % of an
+/// instance's CPU samples (perf).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "\
 usage: hookline-processor [--config FILE]
 
