@@ -1,6 +1,8 @@
 //! Telemetry for binaries: a `tracing` subscriber (`RUST_LOG`, text or JSON)
 //! and the process-wide Prometheus recorder. Libraries only emit.
 
+use std::io::IsTerminal as _;
+
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Log output format.
@@ -30,11 +32,14 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// Installs the global tracing subscriber; the filter comes from `RUST_LOG`
-/// (default `info`).
+/// (default `info`). Text is coloured only on a terminal: a log file,
+/// journald or a collector gets plain lines (and no escape codes to format).
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -235,6 +235,14 @@ async fn no_secret_or_signature_in_logs_metrics_or_answers() -> anyhow::Result<(
     // The processor, at trace too, handles what ingest stored through an
     // http handler whose downstream fails each webhook's first attempt.
     let (processor_output, processor_metrics) = run_processor(&config_text, &nats).await?;
+    // Logs that go to a file are plain text: colour codes between the
+    // tokens would also let a secret slip past the search below.
+    for (binary, log) in [("ingest", &output), ("processor", &processor_output)] {
+        assert!(
+            !log.contains('\u{1b}'),
+            "{binary} wrote terminal escape codes to a file"
+        );
+    }
 
     let mut secrets: Vec<String> = vec![NATS_PASSWORD.to_owned()];
     for (_, _, _, secret) in SOURCES {
