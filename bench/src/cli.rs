@@ -23,7 +23,8 @@ Usage: hookline-bench [OPTIONS]      (scripts/bench builds and runs it)
   --only PART           ingest | processor (default both)
   --backlog N           webhooks drained per processor run (default 50000)
   --backlog-always N    the same with sync_interval: always (default 10000)
-  --processor-concurrency N   [processor] concurrency (default: the binary's)
+  --processor-concurrency N   [processor] concurrency (default 256: the raw
+                        consumer's pull batch, so both keep as many in flight)
   --worker-threads N    runtime threads of ingest, processors and both
                         baselines alike (default 1, the binaries' default;
                         0 = one per core)
@@ -58,7 +59,7 @@ pub(crate) struct Options {
     pub(crate) part: Part,
     pub(crate) backlog: usize,
     pub(crate) backlog_always: usize,
-    pub(crate) processor_concurrency: Option<usize>,
+    pub(crate) processor_concurrency: usize,
     pub(crate) worker_threads: usize,
     pub(crate) out: PathBuf,
 }
@@ -79,7 +80,7 @@ impl Options {
                 part: Part::Both,
                 backlog: 2000,
                 backlog_always: 500,
-                processor_concurrency: None,
+                processor_concurrency: crate::processor_bench::RAW_BATCH,
                 worker_threads: 1,
                 out: PathBuf::from("target/bench-smoke"),
             }
@@ -95,7 +96,7 @@ impl Options {
                 part: Part::Both,
                 backlog: 50_000,
                 backlog_always: 10_000,
-                processor_concurrency: None,
+                processor_concurrency: crate::processor_bench::RAW_BATCH,
                 worker_threads: 1,
                 out: PathBuf::from("bench/results"),
             }
@@ -131,7 +132,7 @@ impl Options {
                 "--backlog" => options.backlog = value()?.parse()?,
                 "--backlog-always" => options.backlog_always = value()?.parse()?,
                 "--processor-concurrency" => {
-                    options.processor_concurrency = Some(value()?.parse()?);
+                    options.processor_concurrency = value()?.parse()?;
                 }
                 "--worker-threads" => options.worker_threads = value()?.parse()?,
                 "--out" => options.out = PathBuf::from(value()?),

@@ -114,6 +114,7 @@ async fn bench(options: Options, args: &[String]) -> anyhow::Result<()> {
         machine: Machine {
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             worker_threads: options.worker_threads,
+            processor_concurrency: Some(options.processor_concurrency),
             load_before,
             load_after: String::new(),
             nats_server: nats_version,

@@ -27,7 +27,7 @@ const PUBLISH_WINDOW: usize = 512;
 /// Webhook body size in the backlog.
 const BODY_BYTES: usize = 1024;
 /// The raw consumer's pull batch.
-const RAW_BATCH: usize = 256;
+pub(crate) const RAW_BATCH: usize = 256;
 
 /// Runs every kind `options.rounds` times (rotating the order) for one sync mode.
 pub(crate) async fn run(options: &Options, sync: Sync) -> anyhow::Result<ProcessorSetting> {
@@ -92,14 +92,11 @@ pub(crate) async fn run(options: &Options, sync: Sync) -> anyhow::Result<Process
                             &config,
                             format!(
                                 "[nats]\nurl = \"{url}\"\n\n[stream]\nmax_bytes = \"24GiB\"\nduplicate_window = \"2m\"\n\n\
-                                 [processor]\ngroup = \"{group}\"\nmetrics_listen = \"127.0.0.1:0\"\nworker_threads = {threads}\n{concurrency}\
+                                 [processor]\ngroup = \"{group}\"\nmetrics_listen = \"127.0.0.1:0\"\nworker_threads = {threads}\nconcurrency = {concurrency}\n\
                                  handler = {{ file = {{ path = {events:?} }} }}\n",
                                 url = server.url(),
                                 threads = options.worker_threads,
-                                concurrency = options
-                                    .processor_concurrency
-                                    .map(|c| format!("concurrency = {c}\n"))
-                                    .unwrap_or_default(),
+                                concurrency = options.processor_concurrency,
                             ),
                         )?;
                         Process::spawn(

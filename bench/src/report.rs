@@ -279,6 +279,9 @@ pub(crate) struct Machine {
     /// `--worker-threads`: the runtime shape of the binaries and baselines.
     #[serde(default = "one")]
     pub(crate) worker_threads: usize,
+    /// `--processor-concurrency` (absent from runs made before it had a default).
+    #[serde(default)]
+    pub(crate) processor_concurrency: Option<usize>,
     /// `/proc/loadavg` before the run.
     pub(crate) load_before: String,
     pub(crate) load_after: String,
@@ -468,11 +471,15 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nload before {} · after {} · {} cores · worker_threads {} · {}",
+            "\nload before {} · after {} · {} cores · worker_threads {}{} · {}",
             self.machine.load_before,
             self.machine.load_after,
             self.machine.cores,
             self.machine.worker_threads,
+            self.machine
+                .processor_concurrency
+                .map(|c| format!(" · processor concurrency {c}"))
+                .unwrap_or_default(),
             self.machine.nats_server
         );
         out
