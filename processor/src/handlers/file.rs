@@ -32,9 +32,10 @@ const MAX_BATCH: usize = 256;
 /// runtime), and only then answers their handlers, so lines never
 /// interleave and each reaches the OS before its webhook counts as handled
 /// (no fsync: this is a debugging and audit aid, not a durable store).
-/// Handlers hand lines to the task without crossing threads; only a whole
-/// batch does, so a burst of webhooks costs one thread hand-off and one
-/// system call per batch rather than per webhook.
+/// On the binary's one-thread runtime, handlers hand their lines to the
+/// task without crossing threads; only a whole batch does, so a burst of
+/// webhooks costs one thread hand-off and one system call per batch rather
+/// than per webhook.
 #[derive(Debug, Clone)]
 pub struct FileHandler {
     path: PathBuf,
