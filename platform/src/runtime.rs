@@ -2,7 +2,7 @@
 //!
 //! One thread is the default: a Hookline process is scaled by running more
 //! of them, and on a single thread a webhook's hand-offs (HTTP connection →
-//! NATS connection task → back; pull loop → handler task → file writer)
+//! NATS connection task → back; pull loop → worker task → file writer task)
 //! are plain task switches instead of cross-thread wake-ups (futex calls
 //! and work stealing): the processor spends about 40 % less CPU per webhook
 //! and ingest about 30 % less per request (see README, Performance).

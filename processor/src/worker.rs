@@ -285,7 +285,6 @@ impl<H: Handler> Delivered<'_, H> {
             tokio::time::sleep(drain_timeout).await;
         };
         tokio::pin!(task, deadline, drain);
-        let claim = self.claim_record(runs);
         loop {
             tokio::select! {
                 joined = &mut task => {
@@ -301,7 +300,8 @@ impl<H: Handler> Delivered<'_, H> {
                 }
                 _ = ticker.tick() => {
                     ack(&self.msg, AckKind::Progress).await;
-                    match ctx.store.write(key, Some(revision), &claim).await {
+                    // Built here, not per webhook: most handlers finish before the first tick.
+                    match ctx.store.write(key, Some(revision), &self.claim_record(runs)).await {
                         Ok(renewed) => revision = renewed,
                         Err(WriteError::Conflict) => match self.still_ours(key).await {
                             Some(current) => revision = current,
