@@ -120,7 +120,7 @@ pub struct UpArgs {
     #[arg(long, value_name = "DIR", default_value = ".hookline/nats")]
     pub data: PathBuf,
     /// JetStream fsync for a local nats-server: `always` (fsync before every ack) or an interval
-    /// such as `1s` (nats-server's default is 2m; README "Durability").
+    /// such as `1s` (nats-server's default is 2m; docs/guarantees.md, "Durability").
     #[arg(long, value_name = "always|DURATION")]
     pub nats_sync: Option<String>,
     /// Do not start the processor, only nats-server and ingest.

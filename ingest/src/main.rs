@@ -19,7 +19,7 @@ Usage: hookline-ingest [--config FILE]
 
 Every key can be overridden with HOOKLINE_<SECTION>_<KEY>, e.g.
 HOOKLINE_NATS_URL=nats://127.0.0.1:4222 or HOOKLINE_INGEST_LISTEN=0.0.0.0:8080.
-Logs: RUST_LOG (default info). See README.md for the configuration reference.";
+Logs: RUST_LOG (default info). Configuration reference: docs/configuration.md.";
 
 fn main() -> ExitCode {
     let env: Vec<(String, String)> = std::env::vars().collect();

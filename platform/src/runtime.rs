@@ -5,7 +5,7 @@
 //! NATS connection task → back; pull loop → worker task → file writer task)
 //! are plain task switches instead of cross-thread wake-ups (futex calls
 //! and work stealing): the processor spends about 40 % less CPU per webhook
-//! and ingest about 30 % less per request (see README, Performance).
+//! and ingest about 30 % less per request (see docs/performance.md).
 
 use std::io;
 

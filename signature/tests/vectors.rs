@@ -1,5 +1,5 @@
-//! The shared known-answer vectors (`shared/vectors/signatures.json`), each checked
-//! with the configuration an operator would write.
+//! The providers' known-answer vectors (`signature/vectors/signatures.json`),
+//! each checked with the configuration an operator would write.
 
 mod support;
 
@@ -12,10 +12,7 @@ use serde::Deserialize;
 
 use support::{LINEAR, PADDLE, PAGERDUTY, ZOOM, at, builtin, header_map, source};
 
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/vectors/signatures.json"
-);
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/signatures.json");
 
 /// Providers whose schemes this crate does not implement yet.
 const NOT_YET_SUPPORTED: &[&str] = &["twilio", "discord", "sendgrid", "mailgun", "square"];
@@ -68,10 +65,7 @@ impl Case {
 
 fn load() -> Vec<Case> {
     let text = std::fs::read_to_string(VECTORS).unwrap_or_else(|error| {
-        panic!(
-            "cannot read the shared vectors at {VECTORS}: {error}\n\
-             (CI copies shared/ beside the clone; locally it lives at /work/shared)"
-        )
+        panic!("cannot read the vectors at {VECTORS}: {error} (they are part of the repository)")
     });
     serde_json::from_str(&text).unwrap_or_else(|error| panic!("{VECTORS} does not parse: {error}"))
 }

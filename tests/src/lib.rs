@@ -7,8 +7,20 @@
 //! `.tools/` install (made by `scripts/install-nats-server`), then `PATH`;
 //! a missing binary fails the test with an install hint, never a skip.
 
+//!
+//! Modules: [`ingest`] (an in-process ingest and signed requests),
+//! [`processor`] (processor instances, a scripted handler, an HTTP sink),
+//! [`cli`] (a whole pipeline of binaries and the `hookline` CLI),
+//! [`chaos`] (load, faults and the auditor of the chaos suite),
+//! [`process`] (binaries as child processes), [`publish`] (webhooks
+//! published straight to the stream), [`raw_http`] (byte-level HTTP).
+//! The tests themselves are one binary, `tests/it/main.rs`.
+
+pub mod chaos;
+pub mod cli;
 pub mod ingest;
 pub mod process;
+pub mod processor;
 pub mod publish;
 pub mod raw_http;
 
