@@ -234,7 +234,16 @@ fn print_ready(
 }
 
 fn say(line: &str) {
-    println!("{:>9} | {line}", "hookline");
+    print_line(&format!("{:>9} | {line}", "hookline"));
+}
+
+/// Writes one line to stdout, ignoring failures: `up` must go on (and stop
+/// its children cleanly on SIGTERM) when whoever read its output has gone.
+/// `println!` would panic on the closed pipe.
+fn print_line(line: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 /// Whether a JetStream-enabled server answers at `nats.url`.
@@ -547,13 +556,21 @@ impl Children {
     }
 }
 
-/// Copies a child's output to ours, one prefixed line at a time.
+/// Copies a child's output to ours, one prefixed line at a time. The
+/// child's pipe is drained to its end even when our own output has gone,
+/// so a child never blocks on a full pipe while it drains.
 fn forward(name: &str, pipe: impl AsyncRead + Unpin + Send + 'static) {
     let prefix = format!("{name:>9} | ");
     tokio::spawn(async move {
-        let mut lines = BufReader::new(pipe).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            println!("{prefix}{line}");
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        // Bytes, not `lines()`: a line that is not UTF-8 must not end the drain.
+        while let Ok(read) = reader.read_until(b'\n', &mut line).await
+            && read > 0
+        {
+            let text = String::from_utf8_lossy(&line);
+            print_line(&format!("{prefix}{}", text.trim_end_matches(['\n', '\r'])));
+            line.clear();
         }
     });
 }

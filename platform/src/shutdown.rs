@@ -10,8 +10,10 @@ pub fn on_signal() -> CancellationToken {
     let trigger = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutdown signal received; draining");
+        // Cancel first: nothing after the signal (a log line included) may
+        // stand between it and the drain.
         trigger.cancel();
+        tracing::info!("shutdown signal received; draining");
     });
     token
 }

@@ -34,11 +34,18 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// Installs the global tracing subscriber; the filter comes from `RUST_LOG`
 /// (default `info`). Text is coloured only on a terminal: a log file,
 /// journald or a collector gets plain lines (and no escape codes to format).
+///
+/// A log line that cannot be written (the reader of stdout has gone, the
+/// disk is full) is dropped without a word: the subscriber would otherwise
+/// report it on stderr with `eprintln!`, which panics when stderr is the
+/// same closed pipe, and a panic in the signal task left a binary unable
+/// to stop.
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .with_ansi(std::io::stdout().is_terminal());
     match format {
         LogFormat::Text => builder.init(),

@@ -40,3 +40,4 @@ mod processor_updates_consumer;
 mod security_fail_closed;
 mod security_nats_credentials;
 mod security_secrets_never_leak;
+mod stops_when_output_is_gone;

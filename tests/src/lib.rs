@@ -260,6 +260,57 @@ impl Drop for NatsServer {
     }
 }
 
+/// Polls `check` every 50 ms until it returns `Ok(true)` or `within` has
+/// passed; an `Err` counts as "not yet" (a server still starting) and is
+/// shown if time runs out. Replaces hand-written deadline loops.
+///
+/// # Errors
+/// `what` did not happen within `within`, with the last error, if any.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    eventually_some(within, what, || {
+        let attempt = check();
+        async move { Ok(attempt.await?.then_some(())) }
+    })
+    .await
+}
+
+/// Like [`eventually`], for a check that yields a value once it holds.
+///
+/// # Errors
+/// `what` did not happen within `within`, with the last error, if any.
+pub async fn eventually_some<T, F, Fut>(
+    within: Duration,
+    what: &str,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(error) => last_error = Some(error),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(match last_error {
+                Some(error) => {
+                    error.context(format!("timed out after {within:?} waiting for {what}"))
+                }
+                None => anyhow::anyhow!("timed out after {within:?} waiting for {what}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The path of one of the workspace's binaries (`hookline-ingest`,
 /// `hookline-processor`, …) in the same target directory as the running
 /// test. The README's test command builds them before testing.
