@@ -92,7 +92,7 @@ pub(crate) async fn run(options: &Options, sync: Sync) -> anyhow::Result<Process
                             &config,
                             format!(
                                 "[nats]\nurl = \"{url}\"\n\n[stream]\nmax_bytes = \"24GiB\"\nduplicate_window = \"2m\"\n\n\
-                                 [processor]\ngroup = \"{group}\"\nmetrics_listen = \"127.0.0.1:0\"\nworker_threads = {threads}\nconcurrency = {concurrency}\n\
+                                 [processor]\ngroup = \"{group}\"\nstart = \"all\"\nmetrics_listen = \"127.0.0.1:0\"\nworker_threads = {threads}\nconcurrency = {concurrency}\n\
                                  handler = {{ file = {{ path = {events:?} }} }}\n",
                                 url = server.url(),
                                 threads = options.worker_threads,

@@ -3,55 +3,44 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::Parser;
 use hookline_ingest::config::IngestSettings;
 use hookline_ingest::{AppState, serve};
-use hookline_platform::config::{self, Invocation};
-use hookline_platform::{runtime, shutdown, telemetry};
+use hookline_platform::command_line::{self, ConfigArg, EXIT_FAILURE, EXIT_USAGE};
+use hookline_platform::{config, runtime, shutdown, telemetry};
 
-const USAGE: &str = "\
-hookline-ingest: verifies webhooks and makes them durable in NATS JetStream
+/// hookline-ingest: verifies webhooks and makes them durable in NATS JetStream.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookline-ingest",
+    version,
+    after_help = "Example: hookline-ingest --config hookline.toml\n\
+                  HOOKLINE_INGEST_LISTEN=0.0.0.0:8080 HOOKLINE_NATS_URL=nats://10.0.0.5:4222 hookline-ingest -c hookline.toml\n\
+                  Logs: RUST_LOG (default info). Configuration reference: docs/configuration.md.\n\
+                  Exit codes: 0 stopped cleanly, 1 failed while running, 2 usage or configuration error."
+)]
+struct Args {
+    #[command(flatten)]
+    config: ConfigArg,
+}
 
-Usage: hookline-ingest [--config FILE]
-
-  -c, --config FILE   Hookline config file (TOML); default: $HOOKLINE_CONFIG
-  -h, --help          print this help
-  -V, --version       print the version
-
-Every key can be overridden with HOOKLINE_<SECTION>_<KEY>, e.g.
-HOOKLINE_NATS_URL=nats://127.0.0.1:4222 or HOOKLINE_INGEST_LISTEN=0.0.0.0:8080.
-Logs: RUST_LOG (default info). Configuration reference: docs/configuration.md.";
+const PROGRAM: &str = "hookline-ingest";
 
 fn main() -> ExitCode {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let path = match config::parse_args(std::env::args().skip(1), &env) {
-        Ok(Invocation::Run(path)) => path,
-        Ok(Invocation::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Invocation::Version) => {
-            println!("hookline-ingest {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("hookline-ingest: {message}");
-            return ExitCode::from(2);
-        }
+    let args = Args::parse();
+    let settings = match load(&args.config) {
+        Ok(settings) => settings,
+        Err(error) => return command_line::fail_with(PROGRAM, EXIT_USAGE, format!("{error:#}")),
     };
-    match load(path.as_deref(), env).and_then(run) {
+    match run(settings) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("hookline-ingest: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => command_line::fail_with(PROGRAM, EXIT_FAILURE, format!("{error:#}")),
     }
 }
 
-fn load(
-    path: Option<&std::path::Path>,
-    env: Vec<(String, String)>,
-) -> anyhow::Result<IngestSettings> {
-    let settings: IngestSettings = config::load(path, env)?;
+/// The config file with the environment's overrides, checked.
+fn load(args: &ConfigArg) -> anyhow::Result<IngestSettings> {
+    let settings: IngestSettings = config::load(Some(args.required()?), std::env::vars())?;
     settings.validate()?;
     Ok(settings)
 }

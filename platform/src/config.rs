@@ -44,6 +44,9 @@ pub enum ConfigError {
         /// What is wrong, with the key path.
         message: String,
     },
+    /// No config file was named (`--config FILE` or `HOOKLINE_CONFIG`).
+    #[error("no config file: pass --config FILE or set {CONFIG_ENV}")]
+    NoFile,
     /// An environment override cannot be applied.
     #[error("environment variable {var}: {message}")]
     Env {
@@ -152,52 +155,6 @@ fn env_value(raw: &str, keep_string: bool) -> toml::Value {
     parsed.unwrap_or_else(|| toml::Value::String(raw.to_owned()))
 }
 
-/// What a binary's command line asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invocation {
-    /// Run with this config file (`None`: defaults and environment only).
-    Run(Option<PathBuf>),
-    /// `--help`: print usage and exit 0.
-    Help,
-    /// `--version`: print the version and exit 0.
-    Version,
-}
-
-/// Parses `[--config FILE]`, `--help`, `--version` (arguments after the
-/// program name); the file falls back to `HOOKLINE_CONFIG` from `env`.
-/// Secrets are never taken from the command line.
-///
-/// # Errors
-/// An unknown argument or `--config` without a value.
-pub fn parse_args(
-    args: impl IntoIterator<Item = String>,
-    env: &[(String, String)],
-) -> Result<Invocation, String> {
-    let mut args = args.into_iter();
-    let mut path = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(Invocation::Help),
-            "-V" | "--version" => return Ok(Invocation::Version),
-            "-c" | "--config" => {
-                path = Some(PathBuf::from(
-                    args.next().ok_or("--config needs a file path")?,
-                ));
-            }
-            other => match other.strip_prefix("--config=") {
-                Some(value) => path = Some(PathBuf::from(value)),
-                None => return Err(format!("unknown argument {other:?} (try --help)")),
-            },
-        }
-    }
-    let from_env = || {
-        env.iter()
-            .find(|(name, value)| name == CONFIG_ENV && !value.is_empty())
-            .map(|(_, value)| PathBuf::from(value))
-    };
-    Ok(Invocation::Run(path.or_else(from_env)))
-}
-
 /// Deserializes a human duration: `"500ms"`, `"30s"`, `"5m"`, `"7d"`.
 ///
 /// # Errors
@@ -297,36 +254,6 @@ mod tests {
         assert_eq!(sample.processor.group, "456", "a string key stays a string");
         assert_eq!(sample.processor.backoff.initial, Duration::from_secs(2));
         assert_eq!(sample.processor.ack_wait, Duration::from_secs(30));
-    }
-
-    #[test]
-    fn command_line_names_the_config_file() {
-        let env = vars(&[("HOOKLINE_CONFIG", "/etc/hookline.toml")]);
-        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            parse_args(args(&["--config", "a.toml"]), &env),
-            Ok(Invocation::Run(Some("a.toml".into())))
-        );
-        assert_eq!(
-            parse_args(args(&["--config=b.toml"]), &[]),
-            Ok(Invocation::Run(Some("b.toml".into())))
-        );
-        assert_eq!(
-            parse_args(args(&[]), &env),
-            Ok(Invocation::Run(Some("/etc/hookline.toml".into())))
-        );
-        assert_eq!(parse_args(args(&[]), &[]), Ok(Invocation::Run(None)));
-        assert_eq!(parse_args(args(&["--help"]), &[]), Ok(Invocation::Help));
-        assert!(
-            parse_args(args(&["--config"]), &[])
-                .unwrap_err()
-                .contains("needs a file")
-        );
-        assert!(
-            parse_args(args(&["--secret=x"]), &[])
-                .unwrap_err()
-                .contains("unknown argument")
-        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! What every Hookline binary shares.
 //!
+//! - [`command_line`]: `--config FILE`, `--help`, `--version` and the
+//!   exit codes every binary shares (clap).
 //! - [`config`]: one TOML file plus `HOOKLINE_<SECTION>_<KEY>` environment
 //!   overrides, deserialized into each binary's typed config; human
 //!   durations and byte sizes.
@@ -13,6 +15,7 @@
 //! - [`shutdown`]: a cancellation token cancelled by SIGINT/SIGTERM.
 //! - [`runtime`]: the tokio runtime sized by a binary's `worker_threads`.
 
+pub mod command_line;
 pub mod config;
 pub mod contract;
 pub mod nats;

@@ -5,8 +5,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use async_nats::jetstream::consumer::DeliverPolicy;
 use hookline_platform::config::duration;
 use hookline_platform::contract::{SUBJECT_PREFIX, is_valid_name};
 use hookline_platform::nats::NatsConfig;
@@ -110,6 +111,80 @@ pub struct ProcessorConfig {
     /// Where the binary serves `/metrics`, `/healthz` and `/readyz`.
     #[serde(default = "default_metrics_listen")]
     pub metrics_listen: SocketAddr,
+    /// Where a new group starts reading the stream: applied once, when the
+    /// group's consumer is created. `None` (unset) means [`Start::New`] for
+    /// a new group and whatever an existing group was created with.
+    #[serde(default)]
+    pub start: Option<Start>,
+}
+
+/// `start = "new" | "all" | "<RFC 3339 time>"`: the first webhook a new
+/// group receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Webhooks stored after the group was created (the default: a group
+    /// added to a live pipeline does not run the history it never owned).
+    New,
+    /// Every webhook the stream still holds.
+    All,
+    /// Webhooks stored at or after this time.
+    Since(SystemTime),
+}
+
+impl Start {
+    /// The consumer's deliver policy for this start.
+    pub fn deliver_policy(self) -> DeliverPolicy {
+        match self {
+            Self::New => DeliverPolicy::New,
+            Self::All => DeliverPolicy::All,
+            Self::Since(at) => DeliverPolicy::ByStartTime {
+                start_time: at.into(),
+            },
+        }
+    }
+
+    /// The start an existing consumer was created with, if it is one of ours.
+    pub fn from_deliver_policy(policy: DeliverPolicy) -> Option<Self> {
+        match policy {
+            DeliverPolicy::New => Some(Self::New),
+            DeliverPolicy::All => Some(Self::All),
+            DeliverPolicy::ByStartTime { start_time } => Some(Self::Since(start_time.into())),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Start {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::New => f.write_str("new"),
+            Self::All => f.write_str("all"),
+            Self::Since(at) => write!(f, "{}", humantime::format_rfc3339(*at)),
+        }
+    }
+}
+
+impl std::str::FromStr for Start {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "new" => Ok(Self::New),
+            "all" => Ok(Self::All),
+            _ => humantime::parse_rfc3339_weak(text).map(Self::Since).map_err(|_| {
+                format!(
+                    "{text:?} is not \"new\", \"all\" or an RFC 3339 time (2026-12-01T00:00:00Z)"
+                )
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Start {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// `backoff = { initial = "1s", max = "10m" }`.
@@ -223,6 +298,7 @@ impl ProcessorConfig {
             max_ack_pending: default_max_ack_pending(),
             handler: None,
             metrics_listen: default_metrics_listen(),
+            start: None,
         }
     }
 

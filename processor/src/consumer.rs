@@ -2,19 +2,21 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::Stream;
 use hookline_platform::contract::REPLAY_SUBJECT_PREFIX;
 
 use crate::Error;
-use crate::config::ProcessorConfig;
+use crate::config::{ProcessorConfig, Start};
 
 /// How long one pull request waits on the server before it is renewed.
 const PULL_EXPIRES: Duration = Duration::from_secs(30);
 /// Idle heartbeat of a pull request: a silent server is noticed within ~2×.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(10);
 
-/// The consumer configuration of a group: durable, explicit ack, `ack_wait`,
+/// The consumer configuration of a group: starts as `start` says (default
+/// [`Start::New`]), durable, explicit ack, `ack_wait`,
 /// server `MaxDeliver` = `max_deliver + 1`, the filter subjects plus the
 /// group's own replay subjects (`replay.<group>.>`, see
 /// [`replay_subject`](hookline_platform::contract::replay_subject)), and **no**
@@ -24,7 +26,7 @@ pub fn consumer_config(config: &ProcessorConfig) -> pull::Config {
     pull::Config {
         durable_name: Some(config.group.clone()),
         description: Some(format!("Hookline processor group {}", config.group)),
-        deliver_policy: DeliverPolicy::All,
+        deliver_policy: config.start.unwrap_or(Start::New).deliver_policy(),
         ack_policy: AckPolicy::Explicit,
         ack_wait: config.ack_wait,
         max_deliver: config.server_max_deliver(),
@@ -44,16 +46,46 @@ fn filter_subjects(config: &ProcessorConfig) -> Vec<String> {
 
 /// Creates the group's consumer, or updates it to `config` (every instance
 /// of a group does this at start; identical configs make it a no-op).
+///
+/// Where a group starts is fixed when it is created: an existing group
+/// keeps its start, and a `start` set explicitly to something else is
+/// refused ([`Error::StartChanged`]) rather than ignored.
 pub(crate) async fn ensure(
     stream: &Stream,
     config: &ProcessorConfig,
 ) -> Result<PullConsumer, Error> {
+    let stream_name = || stream.cached_info().config.name.clone();
+    let mut wanted = consumer_config(config);
+    match stream.consumer_info(&config.group).await {
+        Ok(existing) => {
+            let existing = existing.config.deliver_policy;
+            if let Some(start) = config.start
+                && start.deliver_policy() != existing
+            {
+                return Err(Error::StartChanged {
+                    group: config.group.clone(),
+                    wanted: start,
+                    existing: Start::from_deliver_policy(existing)
+                        .map_or_else(|| format!("{existing:?}"), |s| s.to_string()),
+                });
+            }
+            wanted.deliver_policy = existing;
+        }
+        Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::ConsumerInfo {
+                group: config.group.clone(),
+                stream: stream_name(),
+                source,
+            });
+        }
+    }
     stream
-        .create_consumer(consumer_config(config))
+        .create_consumer(wanted)
         .await
         .map_err(|source| Error::Consumer {
             group: config.group.clone(),
-            stream: stream.cached_info().config.name.clone(),
+            stream: stream_name(),
             source,
         })
 }

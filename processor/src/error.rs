@@ -32,6 +32,33 @@ pub enum Error {
         #[source]
         source: ConsumerError,
     },
+    /// The group's consumer could not be looked up.
+    #[error("cannot read consumer {group} on stream {stream}")]
+    ConsumerInfo {
+        /// The group (consumer name).
+        group: String,
+        /// The stream.
+        stream: String,
+        /// The JetStream error.
+        #[source]
+        source: async_nats::jetstream::context::ConsumerInfoError,
+    },
+    /// `processor.start` names a start other than the one the existing
+    /// group was created with.
+    #[error(
+        "processor.start = \"{wanted}\", but group {group} already exists and started at \"{existing}\"; \
+         a group's start applies only when it is created. Remove processor.start to keep the group as it is, \
+         feed it history with `hookline replay --group {group} --source S --since T`, \
+         or delete its consumer (every instance stopped) to create it again"
+    )]
+    StartChanged {
+        /// The group.
+        group: String,
+        /// The configured start.
+        wanted: crate::config::Start,
+        /// The start the group was created with.
+        existing: String,
+    },
     /// The idempotency KV bucket could not be created or opened.
     #[error("cannot open idempotency bucket {bucket}")]
     IdempotencyBucket {

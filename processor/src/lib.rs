@@ -99,7 +99,7 @@ mod runtime;
 mod worker;
 
 pub use backoff::Backoff;
-pub use config::{BackoffConfig, Config, HandlerConfig, ProcessorConfig};
+pub use config::{BackoffConfig, Config, HandlerConfig, ProcessorConfig, Start};
 pub use consumer::consumer_config;
 pub use error::Error;
 pub use handler::{Delivery, Handler, Outcome, Webhook};

@@ -2,13 +2,14 @@
 //! built-in handler. `--config FILE` (or `HOOKLINE_CONFIG`) names the shared
 //! Hookline TOML file; `HOOKLINE_<SECTION>_<KEY>` variables override it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_nats::jetstream;
-use hookline_platform::config::{self, Invocation};
+use clap::Parser;
+use hookline_platform::command_line::{self, ConfigArg, EXIT_FAILURE, EXIT_USAGE};
+use hookline_platform::config;
 use hookline_platform::{nats, runtime, shutdown, telemetry};
 use hookline_processor::admin::{self, AdminState};
 use hookline_processor::handlers::Builtin;
@@ -20,54 +21,54 @@ use hookline_processor::{Config, run};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "\
-usage: hookline-processor [--config FILE]
+/// hookline-processor: runs one instance of the processor group in [processor].
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookline-processor",
+    version,
+    after_help = "Example: hookline-processor --config hookline.toml\n\
+                  HOOKLINE_PROCESSOR_CONCURRENCY=64 HOOKLINE_PROCESSOR_METRICS_LISTEN=127.0.0.1:0 hookline-processor -c hookline.toml\n\
+                  Logs: RUST_LOG (default info). Configuration reference: docs/configuration.md.\n\
+                  Exit codes: 0 stopped cleanly, 1 failed while running, 2 usage or configuration error."
+)]
+struct Args {
+    #[command(flatten)]
+    config: ConfigArg,
+}
 
-Runs one instance of the processor group configured in [processor].
-The config file may also be named by HOOKLINE_CONFIG; every key can be
-overridden with HOOKLINE_<SECTION>_<KEY> (e.g. HOOKLINE_PROCESSOR_CONCURRENCY=64).";
+const PROGRAM: &str = "hookline-processor";
 
 fn main() -> ExitCode {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let config = match config::parse_args(std::env::args().skip(1), &env) {
-        Ok(Invocation::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Invocation::Version) => {
-            println!("hookline-processor {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Ok(Invocation::Run(path)) => load(path, env),
-        Err(error) => Err(anyhow::anyhow!(error)),
+    let args = Args::parse();
+    let config = match load(&args.config) {
+        Ok(config) => config,
+        Err(error) => return command_line::fail_with(PROGRAM, EXIT_USAGE, format!("{error:#}")),
     };
-    let result = config.and_then(|config| {
-        let threads = config.processor.worker_threads;
-        let runtime = runtime::build(threads).context("cannot start the async runtime")?;
-        if threads == 1 {
-            return runtime.block_on(serve(config));
-        }
-        // On a worker thread rather than this one: the pull loop hands every
-        // message to a worker task, and from the main thread each hand-off
-        // (and each permit coming back) is a cross-thread wake-up.
-        runtime.block_on(async {
-            tokio::spawn(serve(config))
-                .await
-                .context("the processor task failed")?
-        })
-    });
+    let threads = config.processor.worker_threads;
+    let result = runtime::build(threads)
+        .context("cannot start the async runtime")
+        .and_then(|runtime| {
+            if threads == 1 {
+                return runtime.block_on(serve(config));
+            }
+            // On a worker thread rather than this one: the pull loop hands every
+            // message to a worker task, and from the main thread each hand-off
+            // (and each permit coming back) is a cross-thread wake-up.
+            runtime.block_on(async {
+                tokio::spawn(serve(config))
+                    .await
+                    .context("the processor task failed")?
+            })
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("hookline-processor: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => command_line::fail_with(PROGRAM, EXIT_FAILURE, format!("{error:#}")),
     }
 }
 
-fn load(path: Option<PathBuf>, env: Vec<(String, String)>) -> anyhow::Result<Config> {
-    let path = path.context("no config file: pass --config FILE or set HOOKLINE_CONFIG")?;
-    let config: Config = config::load(Some(&path), env)?;
+/// The config file with the environment's overrides, checked.
+fn load(args: &ConfigArg) -> anyhow::Result<Config> {
+    let config: Config = config::load(Some(args.required()?), std::env::vars())?;
     config.validate()?;
     if config.processor.handler.is_none() {
         anyhow::bail!(
@@ -95,6 +96,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 config.processor.metrics_listen
             )
         })?;
+    let metrics_addr = listener.local_addr()?;
     let client = nats::connect(&config.nats, "hookline-processor").await?;
     let js = jetstream::ContextBuilder::new()
         .timeout(config.nats.request_timeout)
@@ -112,6 +114,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         },
         shutdown.clone(),
     ));
+    tracing::info!(
+        group = %config.processor.group,
+        metrics = %metrics_addr,
+        "hookline-processor ready"
+    );
     let result = run(js, config, handler, shutdown.clone()).await;
     shutdown.cancel();
     if let Ok(Err(error)) = admin.await {

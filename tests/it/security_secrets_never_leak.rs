@@ -327,7 +327,7 @@ async fn run_processor(config_text: &str, nats: &NatsServer) -> anyhow::Result<(
     };
     let admin = free_port()?;
     let config = format!(
-        "{config_text}\n[processor]\ngroup = \"leak\"\nack_wait = \"5s\"\n\
+        "{config_text}\n[processor]\ngroup = \"leak\"\nstart = \"all\"\nack_wait = \"5s\"\n\
          backoff = {{ initial = \"100ms\", max = \"1s\" }}\n\
          metrics_listen = \"127.0.0.1:{admin}\"\n\
          handler = {{ http = {{ url = \"{sink}\", timeout = \"2s\" }} }}\n"

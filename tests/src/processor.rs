@@ -160,9 +160,11 @@ impl Env {
     }
 }
 
-/// A processor config tuned for tests: small and fast, no handler.
+/// A processor config tuned for tests: small and fast, no handler, and
+/// `start = "all"`: tests publish their webhooks before the group exists.
 pub fn processor(group: &str) -> ProcessorConfig {
     let mut config = ProcessorConfig::new(group);
+    config.start = Some(hookline_processor::Start::All);
     config.concurrency = 8;
     config.ack_wait = Duration::from_secs(2);
     config.max_deliver = 5;
@@ -625,7 +627,7 @@ pub fn fleet_config(env: &Env, sink: &Sink, concurrency: usize) -> String {
     config_file(
         env,
         &format!(
-            "group = \"fleet\"\nconcurrency = {concurrency}\nack_wait = \"2s\"\nmax_deliver = 10\n\
+            "group = \"fleet\"\nstart = \"all\"\nconcurrency = {concurrency}\nack_wait = \"2s\"\nmax_deliver = 10\n\
              backoff = {{ initial = \"200ms\", max = \"2s\" }}\ndrain_timeout = \"10s\"\n\
              handler = {{ http = {{ url = \"{}\", timeout = \"5s\" }} }}\n",
             sink.url
