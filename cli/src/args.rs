@@ -78,8 +78,10 @@ next to this one. Their logs are forwarded, prefixed with their name. Ctrl-C or 
 ingest and the processor (they drain), then nats-server; the exit code is 0 when all stopped
 cleanly.
 
-Example:
-  GITHUB_WEBHOOK_SECRET=dev-secret hookline up --config hookline.example.toml";
+Examples (from the repository root):
+  scripts/run                                      # builds, sets development secrets, runs `up`
+  . scripts/dev-secrets && target/release/hookline up --config hookline.example.toml
+  GITHUB_WEBHOOK_SECRET=s3cret hookline up --config my.toml --cli-command 'hookline --config my.toml'";
 
 const SEND_HELP: &str = "\
 The source's first secret signs the request exactly as its provider does (headers, timestamp,
@@ -126,6 +128,11 @@ pub struct UpArgs {
     /// Do not start the processor, only nats-server and ingest.
     #[arg(long)]
     pub no_processor: bool,
+    /// How the printed hints call the CLI, so that they run as written in a
+    /// new terminal (default: this program with --config FILE; scripts/run
+    /// passes `scripts/hookline`, which brings the development secrets).
+    #[arg(long, value_name = "COMMAND")]
+    pub cli_command: Option<String>,
 }
 
 /// `hookline send`.
@@ -139,7 +146,8 @@ pub struct SendArgs {
     /// The event type (where the provider puts it).
     #[arg(long, value_name = "EVENT")]
     pub event: Option<String>,
-    /// The webhook id (where the provider puts it; default: a new unique id).
+    /// The webhook id (where the provider puts it; default: a new unique id, so every send is a
+    /// new webhook; send the same --id twice to see a duplicate).
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
     /// Ingest's URL for this source (default: http://<ingest.listen>/webhooks/<source>).

@@ -32,11 +32,24 @@ pub fn default_event(spec: &ProviderSpec) -> &'static str {
     }
 }
 
+/// The hook id of the sample GitHub deliveries (`X-GitHub-Hook-ID`).
+const SAMPLE_GITHUB_HOOK: &str = "424242";
+
+/// `--id` in the provider's format: a GitHub delivery GUID gets the
+/// sample's hook id in front (`424242:<guid>`), as GitHub always sends
+/// both headers; any other id is used as given.
+pub fn provider_id(spec: &ProviderSpec, id: &str) -> String {
+    match spec {
+        ProviderSpec::Github if !id.contains(':') => format!("{SAMPLE_GITHUB_HOOK}:{id}"),
+        _ => id.to_owned(),
+    }
+}
+
 /// A fresh id in the provider's format: GitHub `<hook id>:<delivery uuid>`,
 /// Stripe `evt_…`, Standard Webhooks `msg_…`, Shopify a UUID, Slack `Ev…`.
 pub fn new_id(spec: &ProviderSpec) -> String {
     match spec {
-        ProviderSpec::Github => format!("424242:{}", uuid()),
+        ProviderSpec::Github => provider_id(spec, &uuid()),
         ProviderSpec::Stripe => format!("evt_{}", token(24)),
         ProviderSpec::StandardWebhooks => format!("msg_{}", token(27)),
         ProviderSpec::Slack => format!("Ev{}", token(10).to_ascii_uppercase()),

@@ -99,10 +99,10 @@ pub async fn send(settings: &Settings, args: &SendArgs) -> Result<Sent> {
         ))
     })?;
     let now = SystemTime::now();
-    let id = args
-        .id
-        .clone()
-        .unwrap_or_else(|| samples::new_id(&source.provider));
+    let id = args.id.as_deref().map_or_else(
+        || samples::new_id(&source.provider),
+        |id| samples::provider_id(&source.provider, id),
+    );
     let event = args
         .event
         .clone()

@@ -128,6 +128,7 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> Result<()> {
         }
         print_ready(
             settings,
+            &cli_command(settings, args),
             nats_url.as_deref(),
             &args.data,
             &ingest_url,
@@ -173,8 +174,24 @@ fn check_sources(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
+/// How the hints call the CLI: `--cli-command`, else this program with the
+/// config file it was given.
+fn cli_command(settings: &Settings, args: &UpArgs) -> String {
+    if let Some(command) = &args.cli_command {
+        return command.clone();
+    }
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "hookline".to_owned());
+    match settings.path.as_deref() {
+        Some(path) => format!("{program} --config {}", path.display()),
+        None => program,
+    }
+}
+
 fn print_ready(
     settings: &Settings,
+    cli: &str,
     nats_url: Option<&str>,
     data: &Path,
     ingest_url: &str,
@@ -219,17 +236,9 @@ fn print_ready(
             settings.ingest.nats.redacted_url()
         )),
     }
-    let program = std::env::args()
-        .next()
-        .unwrap_or_else(|| "hookline".to_owned());
     say(&format!(
-        "try: {program} send {}{}   (Ctrl-C stops everything)",
+        "try: {cli} send {}   (Ctrl-C stops everything)",
         names.first().copied().unwrap_or("<source>"),
-        settings
-            .path
-            .as_deref()
-            .map(|p| format!(" --config {}", p.display()))
-            .unwrap_or_default()
     ));
 }
 

@@ -15,6 +15,7 @@ mod command_lines;
 mod deploy_consistency;
 mod downstream_examples;
 mod durability_handled_once_across_nats_restart;
+mod first_run_hints;
 mod hostile_flood;
 mod hostile_requests;
 mod hostile_slow_clients;
