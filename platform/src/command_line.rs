@@ -15,8 +15,15 @@ use crate::config::{CONFIG_ENV, ConfigError};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArg {
     /// Hookline config file (TOML); every key can be overridden with
-    /// HOOKLINE_<SECTION>_<KEY>, e.g. HOOKLINE_NATS_URL
-    #[arg(short, long, value_name = "FILE", env = CONFIG_ENV)]
+    /// `HOOKLINE_<SECTION>_<KEY>`, e.g. `HOOKLINE_NATS_URL`
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        env = CONFIG_ENV,
+        help = "Hookline config file (TOML); every key can be overridden with \
+                HOOKLINE_<SECTION>_<KEY>, e.g. HOOKLINE_NATS_URL"
+    )]
     pub config: Option<PathBuf>,
 }
 
