@@ -5,6 +5,7 @@
 //!
 //! The chaos scenarios are `#[ignore]`d here and run by `scripts/chaos`.
 
+mod alert_rules;
 mod chaos;
 mod cli_dlq;
 mod cli_replay;
