@@ -45,3 +45,4 @@ mod security_fail_closed;
 mod security_nats_credentials;
 mod security_secrets_never_leak;
 mod stops_when_output_is_gone;
+mod topology;
