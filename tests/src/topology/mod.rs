@@ -108,6 +108,7 @@ impl Topology {
         }
         let order = start_order(&plans)?;
         std::fs::create_dir_all(options.state_dir.join("logs"))?;
+        stop_leftovers(&options.state_dir.join(PIDS_FILE));
         Ok(Self {
             state: options.state_dir.clone(),
             mapping,
@@ -227,7 +228,23 @@ impl Topology {
             .spawn()
             .with_context(|| format!("spawning {}", plan.program.display()))?;
         self.running.insert(service.to_owned(), child);
+        self.record_pids();
         Ok(())
+    }
+
+    /// Writes `<state>/pids` (service, pid, program) so that a runner
+    /// killed without cleaning up (SIGKILL) has its processes stopped by the
+    /// next one.
+    fn record_pids(&self) {
+        let lines: String = self
+            .running
+            .iter()
+            .filter_map(|(name, child)| {
+                let program = &self.plans.get(name)?.program;
+                Some(format!("{name} {} {}\n", child.id()?, program.display()))
+            })
+            .collect();
+        let _ = std::fs::write(self.state.join(PIDS_FILE), lines);
     }
 
     /// SIGKILLs one service and waits for it to exit.
@@ -256,6 +273,7 @@ impl Topology {
         if tokio::time::timeout(within, child.wait()).await.is_err() {
             child.kill().await?;
         }
+        self.record_pids();
         Ok(())
     }
 
@@ -365,7 +383,45 @@ impl Drop for Topology {
             }
             let _ = child.start_kill();
         }
+        let _ = std::fs::remove_file(self.state.join(PIDS_FILE));
     }
+}
+
+/// The file [`Topology::record_pids`] keeps.
+const PIDS_FILE: &str = "pids";
+
+/// Stops the processes a previous runner recorded that still run the
+/// recorded program (a pid reused by something else is left alone).
+fn stop_leftovers(pids_file: &Path) {
+    let Ok(text) = std::fs::read_to_string(pids_file) else {
+        return;
+    };
+    let mut leftovers = Vec::new();
+    for line in text.lines() {
+        let mut words = line.splitn(3, ' ');
+        let (Some(name), Some(pid), Some(program)) = (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        if exe == Path::new(program) {
+            eprintln!("stopping {name} (pid {pid}) left running by an earlier run");
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            leftovers.push(pid);
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    for pid in leftovers {
+        while nix::sys::signal::kill(pid, None).is_ok() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = std::fs::remove_file(pids_file);
 }
 
 fn terminate(child: &Child) -> anyhow::Result<()> {
