@@ -87,6 +87,8 @@ impl Topology {
     /// # Errors
     /// Unreadable files, a missing tool or binary, an unset required variable.
     pub fn plan(options: &Options) -> anyhow::Result<Self> {
+        // First, so that their ports are free again for this run.
+        stop_leftovers(&options.state_dir.join(PIDS_FILE));
         let compose = Compose::load(&options.compose_file, &options.vars)?;
         let services: BTreeMap<String, Vec<(u16, u16)>> = compose
             .services
@@ -108,7 +110,6 @@ impl Topology {
         }
         let order = start_order(&plans)?;
         std::fs::create_dir_all(options.state_dir.join("logs"))?;
-        stop_leftovers(&options.state_dir.join(PIDS_FILE));
         Ok(Self {
             state: options.state_dir.clone(),
             mapping,
