@@ -95,6 +95,9 @@ fn print_urls(topology: &Topology) {
             );
         }
     }
+    for (service, command) in topology.tool_commands() {
+        println!("  {service:<17} {command}");
+    }
     for (service, why) in topology.skipped() {
         println!("  {service:<17} not run here: {why}");
     }

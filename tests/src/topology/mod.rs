@@ -76,6 +76,7 @@ pub struct Topology {
     plans: BTreeMap<String, Plan>,
     order: Vec<String>,
     skipped: Vec<(String, String)>,
+    tools: BTreeMap<String, Plan>,
     running: BTreeMap<String, Child>,
     restarted: BTreeMap<String, u32>,
 }
@@ -98,6 +99,16 @@ impl Topology {
         let mut mapping = Mapping::new(options.ports, &options.state_dir, services);
         let mut plans = BTreeMap::new();
         let mut skipped = Vec::new();
+        let mut tools = BTreeMap::new();
+        // Services behind a profile (the CLI) are not started; their
+        // configuration is generated so that a person can run them.
+        for service in compose.services.values().filter(|s| !s.profiles.is_empty()) {
+            if let Ok(runtime) = Runtime::of(service) {
+                let plan = plan_service(&compose, service, runtime, &mut mapping, options)
+                    .with_context(|| format!("service {}", service.name))?;
+                tools.insert(service.name.clone(), plan);
+            }
+        }
         for service in compose.default_services() {
             match Runtime::of(service) {
                 Ok(runtime) => {
@@ -116,6 +127,7 @@ impl Topology {
             plans,
             order,
             skipped,
+            tools,
             running: BTreeMap::new(),
             restarted: BTreeMap::new(),
         })
@@ -129,6 +141,22 @@ impl Topology {
     /// The compose services it cannot run here, with the reason.
     pub fn skipped(&self) -> &[(String, String)] {
         &self.skipped
+    }
+
+    /// The command lines of the services behind a compose profile (the
+    /// CLI: `docker compose run --rm cli …`), with their environment, as a
+    /// shell line to run here.
+    pub fn tool_commands(&self) -> Vec<(String, String)> {
+        self.tools
+            .iter()
+            .map(|(name, plan)| {
+                let mut words: Vec<String> =
+                    plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                words.push(plan.program.display().to_string());
+                words.extend(plan.args.iter().cloned());
+                (name.clone(), words.join(" "))
+            })
+            .collect()
     }
 
     /// `127.0.0.1:<port>` for `service`'s container port.
