@@ -479,3 +479,137 @@ async fn the_nats_node_configs_are_valid_for_the_pinned_server() -> anyhow::Resu
     }
     Ok(())
 }
+
+/// The local topology (`scripts/topology`, tests/it/topology.rs) and compose
+/// run the same services: every service `docker compose up` starts is run
+/// locally, except Grafana (no host package), and each one's configuration
+/// is generated from the same files with no compose hostname left over.
+#[test]
+fn the_local_topology_runs_every_compose_service_but_grafana() -> anyhow::Result<()> {
+    use hookline_tests::topology::compose::Compose;
+    use hookline_tests::topology::{Options, Topology, mapping::Ports};
+
+    let vars: std::collections::BTreeMap<String, String> = [
+        "GITHUB_WEBHOOK_SECRET",
+        "STRIPE_WEBHOOK_SECRET",
+        "SVIX_WEBHOOK_SECRET",
+        "SHOPIFY_WEBHOOK_SECRET",
+        "SLACK_SIGNING_SECRET",
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), "placeholder-secret".to_owned()))
+    .collect();
+    let compose_file = root().join("docker-compose.yml");
+    let compose = Compose::load(&compose_file, &vars)?;
+    let state = tempfile::tempdir()?;
+    let topology = Topology::plan(&Options {
+        compose_file,
+        state_dir: state.path().to_path_buf(),
+        ports: Ports::Free,
+        vars,
+        bin_dir: hookline_tests::topology::bin_dir()?,
+        prometheus_timing: None,
+    })?;
+    let mut local: Vec<String> = topology.services().to_vec();
+    let skipped: Vec<&str> = topology.skipped().iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(skipped, ["grafana"], "{:?}", topology.skipped());
+    local.push("grafana".to_owned());
+    local.sort();
+    let up: Vec<String> = compose.default_services().map(|s| s.name.clone()).collect();
+    assert_eq!(
+        local, up,
+        "scripts/topology and docker compose up run the same services"
+    );
+    for expected in [
+        "app",
+        "ingest-1",
+        "ingest-2",
+        "nats-1",
+        "nats-2",
+        "nats-3",
+        "processor-1",
+        "processor-2",
+        "processor-3",
+        "prometheus",
+        "proxy",
+    ] {
+        assert!(
+            topology.services().iter().any(|s| s == expected),
+            "{expected}"
+        );
+    }
+    // The processors deliver to the demo app, not to a dead letter.
+    let config = std::fs::read_to_string(
+        state
+            .path()
+            .join("services/processor-1/etc/hookline/hookline.toml"),
+    )?;
+    assert!(!config.contains("nats-1:"), "hostnames mapped: {config}");
+    assert!(topology.address("app", 9000).is_ok(), "the app listens");
+    let processor = &compose.services["processor-1"];
+    assert!(
+        processor
+            .environment
+            .iter()
+            .any(|(k, v)| k == "HOOKLINE_PROCESSOR_HANDLER__HTTP__URL"
+                && v == "http://app:9000/hooks"),
+        "processors deliver to the app service"
+    );
+    // Hookline services wait for healthy NATS; every service has a healthcheck.
+    for service in compose.default_services().filter(|s| s.name != "grafana") {
+        assert!(
+            service.health_url.is_some(),
+            "{} has an HTTP healthcheck",
+            service.name
+        );
+        if service.build && service.name != "app" {
+            for node in ["nats-1", "nats-2", "nats-3"] {
+                assert!(
+                    service.depends_on.iter().any(|(d, c)| d == node
+                        && *c == hookline_tests::topology::compose::Condition::Healthy),
+                    "{} waits for a healthy {node}",
+                    service.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The images compose pulls are the versions the tests run: the pinned
+/// nats-server, and Debian's nginx and Prometheus. (Grafana is not run here.)
+#[test]
+fn compose_image_tags_are_the_versions_the_tests_run() -> anyhow::Result<()> {
+    use hookline_tests::topology::runtime::{host_tool, tool_version};
+
+    let compose = yaml("docker-compose.yml")?;
+    let image = |service: &str| -> anyhow::Result<String> {
+        compose["services"][service]["image"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{service} has no image"))
+    };
+    let nats = tool_version(&hookline_tests::nats_server_binary()?, "--version")?;
+    assert_eq!(nats, hookline_tests::NATS_SERVER_VERSION);
+    for n in 1..=3 {
+        let tag = image(&format!("nats-{n}"))?;
+        assert!(
+            tag.starts_with(&format!("nats:{nats}")),
+            "nats-{n}: {tag} vs nats-server {nats}"
+        );
+    }
+    let nginx = tool_version(&host_tool("nginx")?, "-v")?;
+    let tag = image("proxy")?;
+    assert!(
+        tag.starts_with(&format!("nginx:{nginx}")),
+        "proxy: {tag} vs nginx {nginx}"
+    );
+    let prometheus = tool_version(&host_tool("prometheus")?, "--version")?;
+    let tag = image("prometheus")?;
+    assert_eq!(
+        tag,
+        format!("prom/prometheus:v{prometheus}"),
+        "vs prometheus {prometheus}"
+    );
+    Ok(())
+}

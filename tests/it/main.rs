@@ -5,6 +5,7 @@
 //!
 //! The chaos scenarios are `#[ignore]`d here and run by `scripts/chaos`.
 
+mod alert_rules;
 mod chaos;
 mod cli_dlq;
 mod cli_replay;
@@ -44,3 +45,4 @@ mod security_fail_closed;
 mod security_nats_credentials;
 mod security_secrets_never_leak;
 mod stops_when_output_is_gone;
+mod topology;

@@ -13,7 +13,8 @@
 //! [`cli`] (a whole pipeline of binaries and the `hookline` CLI),
 //! [`chaos`] (load, faults and the auditor of the chaos suite),
 //! [`process`] (binaries as child processes), [`publish`] (webhooks
-//! published straight to the stream), [`raw_http`] (byte-level HTTP).
+//! published straight to the stream), [`raw_http`] (byte-level HTTP),
+//! [`topology`] (docker-compose.yml's topology as local processes).
 //! The tests themselves are one binary, `tests/it/main.rs`.
 
 pub mod chaos;
@@ -23,6 +24,7 @@ pub mod process;
 pub mod processor;
 pub mod publish;
 pub mod raw_http;
+pub mod topology;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
