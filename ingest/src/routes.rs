@@ -135,11 +135,7 @@ async fn accept(
     let read = read_body(body, declared, source.max_body, inner.body_timeout).await?;
     let body = &read.buffer[read.offset..];
 
-    let request = hookline_signature::Request {
-        headers,
-        body,
-        url: None,
-    };
+    let request = hookline_signature::Request::new(headers, body);
     let verified = source
         .verifier
         .verify(&request, received_at)

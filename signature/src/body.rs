@@ -25,6 +25,11 @@ impl JsonPath {
         Some(Self(segments))
     }
 
+    /// The path's segments.
+    pub(crate) fn segments(&self) -> &[String] {
+        &self.0
+    }
+
     /// The value at this path.
     pub(crate) fn lookup<'v>(&self, root: &'v Value) -> Option<&'v Value> {
         lookup(root, &self.0)

@@ -4,7 +4,7 @@
 //! bytes against bytes in constant time, never text against text.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 
 use crate::error::Rejection;
@@ -25,6 +25,9 @@ pub enum Encoding {
     Hex,
     /// Standard base64 with padding (RFC 4648 §4).
     Base64,
+    /// URL-safe base64 without padding (RFC 4648 §5; Sanity, JWS).
+    #[serde(rename = "base64url")]
+    Base64Url,
 }
 
 /// The value of one lowercase hex digit (providers write lowercase, and
@@ -38,10 +41,54 @@ fn lower_hex_digit(digit: u8) -> Option<u8> {
 }
 
 impl Encoding {
+    /// The bytes if `text` is a well-formed encoding of exactly `len` bytes.
+    pub(crate) fn decode_len(self, text: &str, len: usize) -> Option<Vec<u8>> {
+        if text.len() != self.encoded_len(len) {
+            return None;
+        }
+        match self {
+            Self::Hex => {
+                let text = text.as_bytes();
+                text.chunks_exact(2)
+                    .map(|pair| Some(lower_hex_digit(pair[0])? << 4 | lower_hex_digit(pair[1])?))
+                    .collect()
+            }
+            Self::Base64 => STANDARD
+                .decode(text)
+                .ok()
+                .filter(|bytes| bytes.len() == len),
+            Self::Base64Url => URL_SAFE_NO_PAD
+                .decode(text)
+                .ok()
+                .filter(|bytes| bytes.len() == len),
+        }
+    }
+
+    /// Length of the text encoding `len` bytes.
+    fn encoded_len(self, len: usize) -> usize {
+        match self {
+            Self::Hex => 2 * len,
+            Self::Base64 => len.div_ceil(3) * 4,
+            Self::Base64Url => (len * 4).div_ceil(3),
+        }
+    }
+
+    /// `bytes` as the provider writes them.
+    pub(crate) fn encode_bytes(self, bytes: &[u8]) -> String {
+        match self {
+            Self::Hex => hex::encode(bytes),
+            Self::Base64 => STANDARD.encode(bytes),
+            Self::Base64Url => URL_SAFE_NO_PAD.encode(bytes),
+        }
+    }
+
     /// The tag if `text` is a well-formed encoding of exactly one HMAC-SHA256 tag.
     pub(crate) fn decode(self, text: &str) -> Option<MacTag> {
         let mut tag = [0u8; TAG_LEN];
         match self {
+            Self::Base64Url => {
+                tag.copy_from_slice(&self.decode_len(text, TAG_LEN)?);
+            }
             Self::Hex => {
                 let text = text.as_bytes();
                 if text.len() != 2 * TAG_LEN {
@@ -68,10 +115,7 @@ impl Encoding {
 
     /// How the provider writes `tag`.
     pub(crate) fn encode(self, tag: &MacTag) -> String {
-        match self {
-            Self::Hex => hex::encode(tag),
-            Self::Base64 => STANDARD.encode(tag),
-        }
+        self.encode_bytes(tag)
     }
 }
 
@@ -94,6 +138,39 @@ impl Candidates {
     /// The tags to check, or [`Rejection::MalformedSignature`] when no entry of the
     /// expected scheme decoded.
     pub(crate) fn finish(self) -> Result<Vec<MacTag>, Rejection> {
+        if self.tags.is_empty() {
+            Err(Rejection::MalformedSignature)
+        } else {
+            Ok(self.tags)
+        }
+    }
+}
+
+/// [`Candidates`] for digests of any length (SHA-1, SHA-512, ...).
+#[derive(Debug)]
+pub(crate) struct AnyCandidates {
+    len: usize,
+    tags: Vec<Vec<u8>>,
+}
+
+impl AnyCandidates {
+    pub(crate) fn new(len: usize) -> Self {
+        Self {
+            len,
+            tags: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, encoding: Encoding, text: &str) {
+        if self.tags.len() < MAX_CANDIDATES
+            && let Some(tag) = encoding.decode_len(text, self.len)
+        {
+            self.tags.push(tag);
+        }
+    }
+
+    /// As [`Candidates::finish`].
+    pub(crate) fn finish(self) -> Result<Vec<Vec<u8>>, Rejection> {
         if self.tags.is_empty() {
             Err(Rejection::MalformedSignature)
         } else {
@@ -142,9 +219,20 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for encoding in [Encoding::Hex, Encoding::Base64] {
+        for encoding in [Encoding::Hex, Encoding::Base64, Encoding::Base64Url] {
             assert_eq!(encoding.decode(&encoding.encode(&[9; 32])), Some([9; 32]));
+            for len in [20, 32, 64] {
+                let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let text = encoding.encode_bytes(&bytes);
+                assert_eq!(encoding.decode_len(&text, len), Some(bytes.clone()));
+                assert_eq!(encoding.decode_len(&text, len + 1), None);
+            }
         }
+        // Padding is not part of base64url as providers send it.
+        assert_eq!(
+            Encoding::Base64Url.decode(&format!("{}=", Encoding::Base64Url.encode(&[1; 32]))),
+            None
+        );
     }
 
     #[test]

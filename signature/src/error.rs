@@ -74,7 +74,7 @@ pub enum ConfigError {
     SecretNotBase64(#[source] base64::DecodeError),
     /// The provider name is not one this crate knows.
     #[error(
-        "unknown provider `{0}`; expected one of: github, stripe, standard-webhooks, shopify, slack, hmac"
+        "unknown provider `{0}`; expected `hmac` or one of the presets `hookline providers` lists (github, stripe, twilio, discord, ...)"
     )]
     UnknownProvider(String),
     /// `provider = "hmac"` cannot be chosen by name alone.
@@ -109,7 +109,7 @@ pub enum ConfigError {
     EmptySetting(&'static str),
     /// The `signed` template names a placeholder that does not exist.
     #[error(
-        "hmac provider: unknown placeholder `{{{0}}}` in `signed`; use {{body}}, {{timestamp}} or {{id}}"
+        "hmac provider: unknown placeholder `{{{0}}}` in `signed`; use {{body}}, {{timestamp}} (or {{ts}}), {{id}}, {{url}}, {{method}}, {{secret}} or {{header:NAME}}"
     )]
     UnknownPlaceholder(String),
     /// The `signed` template has a `{` without its `}`.
@@ -118,4 +118,15 @@ pub enum ConfigError {
     /// Any other inconsistent `hmac` setting; the message says which and why.
     #[error("hmac provider: {0}")]
     InvalidHmacSetting(&'static str),
+    /// A public (or test private) key is not in the form the provider gives it.
+    #[error("{0}")]
+    InvalidPublicKey(&'static str),
+    /// A provider needs a setting that is not configured.
+    #[error("provider `{provider}` needs `{key}`")]
+    MissingSetting {
+        /// The missing setting.
+        key: &'static str,
+        /// The provider.
+        provider: &'static str,
+    },
 }

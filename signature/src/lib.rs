@@ -61,15 +61,26 @@
 //! signatures are checked, timestamps longer than 19 digits are malformed, and no
 //! input panics or overflows.
 
+mod adyen;
 mod body;
+mod braintree;
 mod candidates;
+mod catalogue;
+mod contentful;
+mod digest;
+mod discord;
 mod error;
+mod form;
 mod github;
+mod handshake;
 mod headers;
 mod hmac_scheme;
 mod hmac_spec;
 mod mac;
+mod mailgun;
+mod netlify;
 mod request;
+mod sendgrid;
 mod shopify;
 mod signer;
 mod slack;
@@ -78,13 +89,17 @@ mod standard_webhooks;
 mod stripe;
 mod template;
 mod timestamp;
+mod url_form;
 mod verifier;
 
 pub use candidates::Encoding;
+pub use catalogue::{Family, Provider, provider, providers};
+pub use digest::Algorithm;
 pub use error::{ConfigError, Rejection};
-pub use hmac_spec::HmacSpec;
+pub use handshake::{Outcome, Response};
+pub use hmac_spec::{HmacSpec, KeyEncoding, Mode, TokenFormat};
 pub use request::{Request, Verified};
-pub use signer::Signer;
-pub use spec::ProviderSpec;
+pub use signer::{SignRequest, Signed, Signer, TestKeyPair, test_key_pair};
+pub use spec::{Preset, ProviderSpec};
 pub use timestamp::TimestampUnit;
-pub use verifier::Verifier;
+pub use verifier::{Credentials, Verifier};

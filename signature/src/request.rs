@@ -15,19 +15,45 @@ pub struct Request<'a> {
     /// The raw body bytes.
     pub body: &'a [u8],
     /// The public URL the provider called (scheme, host, path, query), when known.
-    /// No scheme in this crate signs it yet; Twilio and Square do, so ingest should
-    /// fill it in when it can rebuild it behind its proxy.
+    /// URL-signed schemes (Twilio, Square, Trello, Mandrill, HubSpot, Contentful)
+    /// sign it, and the GET handshakes (Meta, Dropbox, Braintree) read their
+    /// challenge from its query: ingest builds it from the source's `public_url`
+    /// and the request's query string.
     pub url: Option<&'a str>,
+    /// The request method in upper case (`POST`, `GET`, `HEAD`).
+    pub method: &'a str,
 }
 
 impl<'a> Request<'a> {
-    /// A request without a public URL.
+    /// A `POST` without a public URL.
     pub fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
         Self {
             headers,
             body,
             url: None,
+            method: "POST",
         }
+    }
+
+    /// The same request with the public URL the provider called.
+    pub fn with_url(self, url: &'a str) -> Self {
+        Self {
+            url: Some(url),
+            ..self
+        }
+    }
+
+    /// The same request with another method.
+    pub fn with_method(self, method: &'a str) -> Self {
+        Self { method, ..self }
+    }
+
+    /// The decoded query parameter `name` of the public URL, if any.
+    pub(crate) fn query(&self, name: &str) -> Option<String> {
+        let (_, query) = self.url?.split_once('?')?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
     }
 }
 
@@ -38,7 +64,8 @@ impl fmt::Debug for Request<'_> {
         f.debug_struct("Request")
             .field("header_names", &self.headers.keys().collect::<Vec<_>>())
             .field("body_len", &self.body.len())
-            .field("url", &self.url)
+            .field("url", &self.url.map(|url| url.split('?').next()))
+            .field("method", &self.method)
             .finish()
     }
 }

@@ -26,13 +26,16 @@ pub enum TimestampUnit {
     /// Unix milliseconds (Linear's `webhookTimestamp`).
     #[serde(rename = "ms")]
     Millis,
+    /// An RFC 3339 date-time with offset (Twitch, Box), compared to the millisecond.
+    #[serde(rename = "rfc3339")]
+    Rfc3339,
 }
 
 impl TimestampUnit {
     fn millis(self) -> i128 {
         match self {
             Self::Seconds => 1000,
-            Self::Millis => 1,
+            Self::Millis | Self::Rfc3339 => 1,
         }
     }
 
@@ -40,7 +43,9 @@ impl TimestampUnit {
     fn count(self, duration: Duration) -> i128 {
         match self {
             Self::Seconds => i128::from(duration.as_secs()),
-            Self::Millis => i128::try_from(duration.as_millis()).unwrap_or(i128::MAX),
+            Self::Millis | Self::Rfc3339 => {
+                i128::try_from(duration.as_millis()).unwrap_or(i128::MAX)
+            }
         }
     }
 
@@ -48,9 +53,48 @@ impl TimestampUnit {
     pub(crate) fn scale_unix_seconds(self, unix_seconds: u64) -> u64 {
         match self {
             Self::Seconds => unix_seconds,
-            Self::Millis => unix_seconds.saturating_mul(1000),
+            Self::Millis | Self::Rfc3339 => unix_seconds.saturating_mul(1000),
         }
     }
+
+    /// Parses `text` written in this unit into the number [`Window::check`] takes
+    /// (seconds, or milliseconds for `ms` and RFC 3339).
+    pub(crate) fn parse(self, text: &str) -> Result<u64, Rejection> {
+        match self {
+            Self::Seconds | Self::Millis => parse(text),
+            Self::Rfc3339 => parse_rfc3339_millis(text),
+        }
+    }
+
+    /// How the signer writes `unix_seconds` in this unit.
+    pub(crate) fn format_unix_seconds(self, unix_seconds: u64) -> String {
+        match self {
+            Self::Seconds | Self::Millis => self.scale_unix_seconds(unix_seconds).to_string(),
+            Self::Rfc3339 => i64::try_from(unix_seconds)
+                .ok()
+                .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+                .and_then(|at| {
+                    at.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Longest RFC 3339 text accepted (nanoseconds and an offset fit in 35).
+const MAX_RFC3339_LEN: usize = 40;
+
+/// An RFC 3339 date-time (any offset, fractions down to nanoseconds) as unix
+/// milliseconds, rounded down. Dates before 1970 are malformed.
+pub(crate) fn parse_rfc3339_millis(text: &str) -> Result<u64, Rejection> {
+    use time::format_description::well_known::Rfc3339;
+    if text.len() > MAX_RFC3339_LEN {
+        return Err(Rejection::MalformedTimestamp);
+    }
+    let at =
+        time::OffsetDateTime::parse(text, &Rfc3339).map_err(|_| Rejection::MalformedTimestamp)?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| Rejection::MalformedTimestamp)
 }
 
 /// Parses a timestamp written as plain ASCII digits (no sign, no spaces, no
@@ -65,21 +109,21 @@ pub(crate) fn parse(text: &str) -> Result<u64, Rejection> {
 /// How far a signed timestamp may be from `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Window {
-    /// Largest accepted distance; a distance equal to it still passes
+    /// Largest accepted age; an age equal to it still passes
     /// (the libraries reject only `> tolerance`).
     pub(crate) tolerance: Duration,
-    /// Standard Webhooks and Slack also reject timestamps too far ahead; Stripe
-    /// checks only the age.
-    pub(crate) reject_future: bool,
+    /// Largest accepted distance into the future; `None` accepts any (Stripe
+    /// checks only the age; Box accepts none: `Some(ZERO)`).
+    pub(crate) future: Option<Duration>,
     pub(crate) unit: TimestampUnit,
 }
 
 impl Window {
-    /// A window over unix-seconds timestamps.
+    /// A window over unix-seconds timestamps, symmetric or age-only.
     pub(crate) fn seconds(tolerance: Duration, reject_future: bool) -> Self {
         Self {
             tolerance,
-            reject_future,
+            future: reject_future.then_some(tolerance),
             unit: TimestampUnit::Seconds,
         }
     }
@@ -95,7 +139,10 @@ impl Window {
         let tolerance_ms = i128::try_from(self.tolerance.as_millis()).unwrap_or(i128::MAX);
         if age_ms > tolerance_ms {
             Err(Rejection::StaleTimestamp)
-        } else if self.reject_future && -age_ms > tolerance_ms {
+        } else if self
+            .future
+            .is_some_and(|future| -age_ms > i128::try_from(future.as_millis()).unwrap_or(i128::MAX))
+        {
             Err(Rejection::FutureTimestamp)
         } else {
             Ok(())
@@ -113,7 +160,7 @@ mod tests {
 
     const BOTH: Window = Window {
         tolerance: DEFAULT_TOLERANCE,
-        reject_future: true,
+        future: Some(DEFAULT_TOLERANCE),
         unit: TimestampUnit::Seconds,
     };
 
@@ -152,7 +199,7 @@ mod tests {
             Err(Rejection::FutureTimestamp)
         );
         let age_only = Window {
-            reject_future: false,
+            future: None,
             ..BOTH
         };
         assert_eq!(age_only.check(1_760_000_000 + 100_000, now), Ok(()));
@@ -168,7 +215,7 @@ mod tests {
     fn millis() {
         let window = Window {
             tolerance: Duration::from_secs(60),
-            reject_future: true,
+            future: Some(Duration::from_secs(60)),
             unit: TimestampUnit::Millis,
         };
         let now = at(1_760_000_000);
@@ -184,9 +231,53 @@ mod tests {
     }
 
     #[test]
+    fn rfc3339() {
+        assert_eq!(
+            parse_rfc3339_millis("2025-10-09T08:53:20Z"),
+            Ok(1_760_000_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2025-10-09T01:53:10-07:00"),
+            Ok(1_759_999_990_000)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2025-10-09T08:53:19.123456789Z"),
+            Ok(1_759_999_999_123)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "1969-12-31T23:59:59Z",
+            "2025-10-09 08:53:20",
+        ] {
+            assert_eq!(
+                parse_rfc3339_millis(bad),
+                Err(Rejection::MalformedTimestamp),
+                "{bad}"
+            );
+        }
+        let text = TimestampUnit::Rfc3339.format_unix_seconds(1_760_000_000);
+        assert_eq!(TimestampUnit::Rfc3339.parse(&text), Ok(1_760_000_000_000));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rfc3339_never_panics(text in "\\PC{0,48}") {
+            let _ = parse_rfc3339_millis(&text);
+        }
+
+        #[test]
+        fn rfc3339_round_trips(seconds in 0u64..4_000_000_000) {
+            let text = TimestampUnit::Rfc3339.format_unix_seconds(seconds);
+            proptest::prop_assert_eq!(TimestampUnit::Rfc3339.parse(&text), Ok(seconds * 1000));
+        }
+    }
+
+    #[test]
     fn absurd_values_do_not_overflow() {
         let huge = Window {
             tolerance: Duration::MAX,
+            future: Some(Duration::MAX),
             ..BOTH
         };
         assert_eq!(huge.check(u64::MAX, at(0)), Ok(()));

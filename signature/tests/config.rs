@@ -30,23 +30,24 @@ fn assert_contains(message: &str, fragments: &[&str]) {
 
 #[test]
 fn unknown_provider_names_the_choices() {
-    let error = parse_source(&builtin("gitlab")).unwrap_err().to_string();
+    let error = parse_source(&builtin("gitlub")).unwrap_err().to_string();
     assert_contains(
         &error,
         &[
-            "unknown variant `gitlab`",
-            "github",
-            "standard-webhooks",
+            "unknown provider `gitlub`",
             "hmac",
+            "hookline providers",
+            "github",
         ],
     );
 
-    let error = "gitlab".parse::<ProviderSpec>().unwrap_err();
-    assert!(matches!(error, ConfigError::UnknownProvider(ref name) if name == "gitlab"));
+    let error = "gitlub".parse::<ProviderSpec>().unwrap_err();
+    assert!(matches!(error, ConfigError::UnknownProvider(ref name) if name == "gitlub"));
     assert_contains(
         &error.to_string(),
-        &["unknown provider `gitlab`", "github, stripe"],
+        &["unknown provider `gitlub`", "github, stripe"],
     );
+    assert_eq!("gitlab".parse::<ProviderSpec>().unwrap().scheme(), "gitlab");
     assert!(matches!(
         "hmac".parse::<ProviderSpec>(),
         Err(ConfigError::HmacNeedsSettings)
@@ -101,8 +102,16 @@ fn secrets_must_be_present_and_non_empty() {
 fn bad_templates_are_refused_with_clear_messages() {
     let cases: &[(&str, &[&str])] = &[
         (
-            r#"signed = "{ts}:{body}""#,
-            &["unknown placeholder `{ts}`", "{body}, {timestamp} or {id}"],
+            r#"signed = "{tz}:{body}""#,
+            &[
+                "unknown placeholder `{tz}`",
+                "{body}, {timestamp}",
+                "{header:NAME}",
+            ],
+        ),
+        (
+            r#"signed = "{secret}{body}""#,
+            &["{secret} belongs in `signed` exactly when mode = \"hash\""],
         ),
         (r#"signed = "{body""#, &["unclosed `{`"]),
         (r#"signed = "{timestamp}""#, &["must include {body}"]),
@@ -270,6 +279,18 @@ id_header = "D"
 id_json = "e"
 event_header = "F"
 event_json = "g"
+mode = "hash"
+algorithm = "sha512"
+key_encoding = "hex"
+key_prefix = "k_"
+prefix_optional = true
+exact_params = true
+future_tolerance = "0s"
+token_json = "h"
+token_format = "basic"
+
+[require_headers]
+X-Version = "1"
 "#;
     let ProviderSpec::Hmac(spec) = toml::from_str::<ProviderSpec>(text).unwrap() else {
         panic!("hmac");
@@ -277,7 +298,17 @@ event_json = "g"
     // Destructuring fails to compile when a field is added, pointing here.
     let HmacSpec {
         header,
+        mode,
+        algorithm,
         encoding,
+        key_encoding,
+        key_prefix,
+        prefix_optional,
+        exact_params,
+        future_tolerance,
+        require_headers,
+        token_json,
+        token_format,
         prefix,
         separator,
         signature_param,
@@ -297,7 +328,16 @@ event_json = "g"
     assert_eq!(timestamp_unit, hookline_signature::TimestampUnit::Millis);
     assert!(!reject_future);
     assert_eq!(signed, "{timestamp}{body}");
+    assert_eq!(mode, hookline_signature::Mode::Hash);
+    assert_eq!(algorithm, hookline_signature::Algorithm::Sha512);
+    assert_eq!(key_encoding, hookline_signature::KeyEncoding::Hex);
+    assert_eq!(token_format, hookline_signature::TokenFormat::Basic);
+    assert!(prefix_optional && exact_params);
+    assert_eq!(require_headers.len(), 1);
     for value in [
+        key_prefix,
+        future_tolerance,
+        token_json,
         prefix,
         separator,
         signature_param,
