@@ -6,7 +6,10 @@
 use http::HeaderName;
 
 /// An HTTP answer decided by the signature crate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows header names and the body's length only: an answer may echo a
+/// secret (Asana's `X-Hook-Secret`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     /// The status code.
     pub status: u16,
@@ -14,6 +17,23 @@ pub struct Response {
     pub headers: Vec<(HeaderName, String)>,
     /// The exact body bytes.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl Response {

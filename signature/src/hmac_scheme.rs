@@ -348,10 +348,16 @@ impl HmacScheme {
                 out.push((name.clone(), value.to_owned()));
             }
         }
-        // Headers the template names and no setting fills: the id stands in.
+        // Headers the template names and no setting fills: a timestamp header
+        // gets the unix time, any other the id.
         for name in self.template.headers() {
             if !out.iter().any(|(have, _)| have == name) {
-                out.push((name.clone(), input.id.to_owned()));
+                let value = if name.as_str().contains("timestamp") {
+                    input.unix_seconds.to_string()
+                } else {
+                    input.id.to_owned()
+                };
+                out.push((name.clone(), value));
             }
         }
         let signature = match &self.verify {

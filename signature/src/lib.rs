@@ -18,11 +18,19 @@
 //! only then does it parse the body (JSON) for the id and event type.
 //!
 //! # Entry points
-//! - [`ProviderSpec`]: the provider chosen in configuration (with [`HmacSpec`] for
-//!   `provider = "hmac"`); [`ProviderSpec::known_keys`] for unknown-key checks.
-//! - [`Verifier`]: built once per source; [`Verifier::verify`] per request;
+//! - [`providers`]: the catalogue of named presets ([`Provider`]: scheme family,
+//!   replay window, handshake, where the secret is found, setup notes).
+//! - [`ProviderSpec`]: the provider chosen in configuration (a preset, or
+//!   [`HmacSpec`] for `provider = "hmac"`); [`ProviderSpec::known_keys`] for
+//!   unknown-key checks.
+//! - [`Verifier`]: built once per source ([`Credentials`] for the providers that
+//!   need a `verify_token` or `public_key`); [`Verifier::receive`] per request
+//!   decides deliver / answer a handshake / capture a secret ([`Outcome`],
+//!   [`Response`]); [`Verifier::verify`] checks a delivery alone;
 //!   [`Verifier::is_secret_header`] says which headers must never be stored.
-//! - [`Signer`]: the provider's side, for tests and `hookline send`.
+//! - [`Signer`]: the provider's side, for tests and `hookline send`
+//!   ([`Signer::sign_request`] for URL- and body-signed schemes;
+//!   [`test_key_pair`] for Ed25519/ECDSA providers).
 //! - [`Rejection`] (per request, with [`Rejection::reason`] for metrics) and
 //!   [`ConfigError`] (at start-up).
 //!
@@ -45,16 +53,19 @@
 //! ```
 //!
 //! # Modules
-//! One module per provider (`github`, `stripe`, `standard_webhooks`, `shopify`,
-//! `slack`, and `hmac_spec` + `hmac_scheme` for the declarative provider); shared
-//! pieces by concept: `mac` (keys, constant-time check), `candidates` (decoding
-//! signatures, bounded), `timestamp` (parsing, replay window), `template` (the
-//! `hmac` signed string), `headers` (bounded header reads), `body` (JSON fields
-//! after verification).
+//! `catalogue` (the presets, mostly data over `hmac_spec` + `hmac_scheme`, the
+//! declarative scheme); one module per dedicated scheme (`github`, `stripe`,
+//! `standard_webhooks`, `shopify`, `slack`, `url_form` for Twilio and Mandrill,
+//! `mailgun`, `discord`, `sendgrid`, `netlify`, `contentful`, `adyen`,
+//! `braintree`); `handshake` (answers); shared pieces by concept: `mac` and
+//! `digest` (keys, constant-time checks), `candidates` (decoding signatures,
+//! bounded), `timestamp` (parsing, replay window), `template` (the signed
+//! string), `form` (form bodies), `headers` (bounded header reads), `body` (JSON
+//! fields after verification).
 //!
 //! # Provider setup
-//! The provider notes (which secret to paste where) are on [`ProviderSpec`]; the
-//! Linear, Paddle, PagerDuty and Zoom configurations are on [`HmacSpec`].
+//! Which secret to paste where is on each catalogue entry ([`Provider::secret`])
+//! and in `docs/providers.md`; the declarative configurations are on [`HmacSpec`].
 //!
 //! # Bounds
 //! A signature header longer than 4 KiB is malformed, at most 16 candidate
