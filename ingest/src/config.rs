@@ -142,13 +142,88 @@ pub struct SourceConfig {
     /// Body limit override.
     #[serde(default)]
     pub max_body: Option<ByteSize>,
+    /// The URL the provider calls, as registered with it (URL-signed schemes:
+    /// Twilio, Square, Trello, Mandrill, HubSpot, Contentful). The request's
+    /// query string is appended; `X-Forwarded-*` headers are never trusted.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Meta's verify token, a secret reference like `secrets` entries.
+    #[serde(default)]
+    pub verify_token: Option<SecretSource>,
+    /// Braintree's public key id.
+    #[serde(default)]
+    pub public_key: Option<String>,
     /// `provider = "…"` and the provider's own keys.
     #[serde(flatten)]
     pub provider: ProviderSpec,
 }
 
 /// The keys of a `[[sources]]` table that ingest itself reads.
-const SOURCE_KEYS: &[&str] = &["name", "secrets", "tolerance", "max_body"];
+const SOURCE_KEYS: &[&str] = &[
+    "name",
+    "secrets",
+    "tolerance",
+    "max_body",
+    "public_url",
+    "verify_token",
+    "public_key",
+];
+
+impl SourceConfig {
+    /// `public_url`, `verify_token` and `public_key`: present exactly where the
+    /// provider uses them (Meta's `verify_token` is required: without it the
+    /// subscription handshake could never succeed).
+    fn validate_provider_keys(&self) -> Result<(), SettingsError> {
+        let provider = self.provider.scheme();
+        let checks = [
+            (
+                "public_url",
+                self.public_url.is_some(),
+                self.provider.uses_public_url(),
+                "the URL the provider calls, which it signs",
+            ),
+            (
+                "verify_token",
+                self.verify_token.is_some(),
+                self.provider.uses_verify_token(),
+                "the token typed into the provider's console",
+            ),
+            (
+                "public_key",
+                self.public_key.is_some(),
+                self.provider.uses_public_key(),
+                "the public key id its signatures name",
+            ),
+        ];
+        for (key, set, used, why) in checks {
+            match (set, used) {
+                (true, false) => {
+                    return Err(SettingsError::InapplicableKey {
+                        source_name: self.name.clone(),
+                        key,
+                        provider,
+                    });
+                }
+                (false, true) => {
+                    return Err(SettingsError::MissingKey {
+                        source_name: self.name.clone(),
+                        key,
+                        provider,
+                        why,
+                    });
+                }
+                _ => {}
+            }
+        }
+        if let Some(url) = &self.public_url {
+            let absolute = url.starts_with("https://") || url.starts_with("http://");
+            if !absolute || url.contains('?') || url.contains('#') {
+                return Err(SettingsError::BadPublicUrl(self.name.clone()));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Deserializes `[[sources]]`, refusing keys neither ingest nor the chosen
 /// provider reads (a typo such as `tolerence` must not pass silently;
@@ -201,6 +276,33 @@ pub enum SettingsError {
     /// A zero limit or timeout.
     #[error("{0} must be positive")]
     NotPositive(&'static str),
+    /// A source sets a key its provider does not use.
+    #[error("source {source_name:?}: `{key}` does not apply to provider {provider:?}; remove it")]
+    InapplicableKey {
+        /// The source.
+        source_name: String,
+        /// The key.
+        key: &'static str,
+        /// The provider.
+        provider: &'static str,
+    },
+    /// A source lacks a key its provider needs.
+    #[error("source {source_name:?}: provider {provider:?} needs `{key}` ({why})")]
+    MissingKey {
+        /// The source.
+        source_name: String,
+        /// The key.
+        key: &'static str,
+        /// The provider.
+        provider: &'static str,
+        /// What it is for.
+        why: &'static str,
+    },
+    /// `public_url` is not an absolute http(s) URL without a query.
+    #[error(
+        "source {0:?}: `public_url` must be an absolute http:// or https:// URL without a query string (the request's query is appended)"
+    )]
+    BadPublicUrl(String),
     /// `ingest.worker_threads` above the sanity limit.
     #[error("ingest.worker_threads must be at most {max} (0 means one per core)")]
     TooManyThreads {
@@ -232,6 +334,7 @@ impl IngestSettings {
             if source.max_body.is_some_and(|b| b.0 == 0) {
                 return Err(SettingsError::NotPositive("sources.max_body"));
             }
+            source.validate_provider_keys()?;
         }
         let ingest = &self.ingest;
         for (value, name) in [
@@ -290,13 +393,53 @@ mod tests {
         settings.validate().unwrap();
     }
 
+    /// `public_url`, `verify_token` and `public_key` exactly where the provider
+    /// uses them; each mistake names its key.
+    #[test]
+    fn provider_keys_apply_only_where_used() {
+        let source = |provider: &str, extra: &str| {
+            format!(
+                "[[sources]]\nname = \"s\"\nprovider = \"{provider}\"\nsecrets = [{{ value = \"k\" }}]\n{extra}"
+            )
+        };
+        let invalid = |text: String| parse(&text).unwrap().validate().unwrap_err().to_string();
+        let twilio = parse(&source(
+            "twilio",
+            "public_url = \"https://h.example/twilio\"",
+        ))
+        .unwrap();
+        twilio.validate().unwrap();
+        assert!(invalid(source("twilio", "")).contains("needs `public_url`"));
+        assert!(
+            invalid(source("github", "public_url = \"https://h/x\""))
+                .contains("`public_url` does not apply")
+        );
+        assert!(
+            invalid(source("twilio", "public_url = \"https://h/x?a=1\""))
+                .contains("without a query")
+        );
+        assert!(invalid(source("meta", "")).contains("needs `verify_token`"));
+        assert!(
+            invalid(source("stripe", "verify_token = { value = \"t\" }"))
+                .contains("`verify_token` does not apply")
+        );
+        parse(&source("meta", "verify_token = { value = \"t\" }"))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(invalid(source("braintree", "")).contains("needs `public_key`"));
+        assert!(
+            invalid(source("slack", "public_key = \"pk\"")).contains("`public_key` does not apply")
+        );
+    }
+
     #[test]
     fn bad_sources_are_named() {
         let err = parse(
-            "[[sources]]\nname = \"gh\"\nprovider = \"gitlab\"\nsecrets = [{ value = \"s\" }]",
+            "[[sources]]\nname = \"gh\"\nprovider = \"gitlub\"\nsecrets = [{ value = \"s\" }]",
         )
         .unwrap_err();
-        assert!(err.contains("gitlab"), "{err}");
+        assert!(err.contains("gitlub"), "{err}");
         let err = parse(
             "[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]\ntolerence = \"1m\"",
         )

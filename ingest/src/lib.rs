@@ -5,15 +5,16 @@
 //! replay window) → [`envelope`] builds the protobuf `Envelope` (webhook id,
 //! event, raw body, selected headers) → [`publish`] sends it to
 //! `webhooks.<source>.<event>` with `Nats-Msg-Id = <source>:<id>` and awaits
-//! the PubAck → 200 `{"id", "duplicate"}`. Verified provider handshakes
-//! (Slack's `url_verification`) are answered by [`challenge`], not published. Every failure maps to one status
+//! the PubAck → 200 `{"id", "duplicate"}`. Provider handshakes (Slack's
+//! `url_verification`, Zoom, Discord, Twitch, Meta's GET, ...) are decided by
+//! the signature crate's `Verifier::receive` and answered, never published.
+//! Every failure maps to one status
 //! in [`error`]; nothing is answered 2xx before the PubAck.
 //!
 //! Entry points: [`config::IngestSettings`] (the whole config file),
 //! [`AppState::connect`] (sources, NATS, streams), [`router`] and [`serve`].
 //! `main.rs` only wires these together.
 
-pub mod challenge;
 pub mod config;
 pub mod envelope;
 pub mod error;

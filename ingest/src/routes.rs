@@ -1,7 +1,8 @@
-//! The HTTP surface: `POST /webhooks/{source}`, `/healthz`, `/readyz`,
-//! `/metrics`, and JSON answers for unknown routes and wrong methods.
+//! The HTTP surface: `POST /webhooks/{source}` (and `GET`/`HEAD` for the
+//! providers whose handshakes use them), `/healthz`, `/readyz`, `/metrics`,
+//! and JSON answers for unknown routes and wrong methods.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -12,12 +13,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
 use hookline_proto::Message;
+use hookline_signature::Outcome;
 use http_body_util::BodyExt;
 use serde::Serialize;
 use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
-use crate::challenge::{ChallengeReply, handshake};
 use crate::envelope::{self, Fields, VerifiedRequest};
 use crate::error::{IngestError, plain};
 use crate::publish::Outgoing;
@@ -28,7 +29,12 @@ use crate::telemetry::{self, UNKNOWN_SOURCE};
 /// The public router: webhooks, health, and `/metrics` unless metrics are
 /// served on a separate address (then see [`admin_router`]).
 pub fn router(state: AppState) -> Router {
-    let webhooks = post(receive).fallback(method_not_allowed);
+    // GET and HEAD reach only sources whose provider uses them (checked in
+    // `receive`); everything else is 405.
+    let webhooks = post(receive)
+        .get(receive)
+        .head(receive)
+        .fallback(method_not_allowed);
     let mut router = Router::new()
         .route("/webhooks/{source}", webhooks)
         .route("/healthz", get(healthz))
@@ -49,16 +55,51 @@ pub fn admin_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The 200 answers: a persisted webhook, or a provider handshake's reply.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
+/// The answers to an accepted request: a persisted webhook, or what the
+/// provider's handshake expects (never published).
+#[derive(Debug)]
 enum Accepted {
-    Persisted {
-        id: String,
-        duplicate: bool,
-        sequence: u64,
-    },
-    Handshake(ChallengeReply),
+    Persisted(Persisted),
+    Answer(hookline_signature::Response),
+}
+
+/// The JSON of a persisted webhook.
+#[derive(Debug, Serialize)]
+struct Persisted {
+    id: String,
+    duplicate: bool,
+    sequence: u64,
+}
+
+impl Accepted {
+    fn into_response(self, source: &Source) -> Response {
+        match self {
+            // Adyen expects `[accepted]`; everyone else gets the JSON.
+            Self::Persisted(persisted) => match source.verifier.accepted_response() {
+                Some(answer) => answer_response(answer),
+                None => Json(persisted).into_response(),
+            },
+            Self::Answer(answer) => answer_response(answer),
+        }
+    }
+}
+
+/// An answer decided by the signature crate, as an HTTP response.
+fn answer_response(answer: hookline_signature::Response) -> Response {
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    for (name, value) in answer.headers {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// Where the request went: its method and the public URL the provider called.
+struct Target<'a> {
+    method: &'a axum::http::Method,
+    url: &'a str,
 }
 
 async fn receive(
@@ -79,6 +120,14 @@ async fn receive(
         telemetry::rejected(UNKNOWN_SOURCE, "unknown_source");
         return IngestError::UnknownSource.into_response();
     };
+    if !source.accepts(&parts.method) {
+        return method_not_allowed().await;
+    }
+    let url = source.request_url(parts.uri.path(), parts.uri.query());
+    let target = Target {
+        method: &parts.method,
+        url: &url,
+    };
     // A debug span: nothing inside logs at info or above (rejections and
     // 503s are logged by the error's response, outside it), so at the
     // default level an info span only cost ~5 µs of CPU per request
@@ -88,14 +137,14 @@ async fn receive(
     // Not wrapped at all when disabled: an `Instrumented` future still
     // enters and exits its (empty) span on every poll.
     let result = if span.is_disabled() {
-        accept(&state, source, &headers, body).await
+        accept(&state, source, &headers, &target, body).await
     } else {
-        accept(&state, source, &headers, body)
+        accept(&state, source, &headers, &target, body)
             .instrument(span)
             .await
     };
     let response = match result {
-        Ok(accepted) => Json(accepted).into_response(),
+        Ok(accepted) => accepted.into_response(source),
         Err(error) => {
             // 503s are counted as publish failures by `accept`; the rest are rejections.
             if !matches!(
@@ -104,7 +153,11 @@ async fn receive(
             ) {
                 source.metrics.rejected(error.reason());
             }
-            error.into_response()
+            // Some providers' protocols fix the rejection's answer (Figma 400).
+            match (&error, source.verifier.rejection_response()) {
+                (IngestError::Unauthorized(_), Some(answer)) => answer_response(answer),
+                _ => error.into_response(),
+            }
         }
     };
     source
@@ -117,10 +170,11 @@ async fn accept(
     state: &AppState,
     source: &Source,
     headers: &HeaderMap,
+    target: &Target<'_>,
     body: Body,
 ) -> Result<Accepted, IngestError> {
     let inner = &state.inner;
-    let received_at = SystemTime::now();
+    let received_at = inner.sources.now();
     source.metrics.received.increment(1);
     let declared = declared_length(headers);
     if declared.is_some_and(|len| len > source.max_body as u64) {
@@ -135,15 +189,25 @@ async fn accept(
     let read = read_body(body, declared, source.max_body, inner.body_timeout).await?;
     let body = &read.buffer[read.offset..];
 
-    let request = hookline_signature::Request::new(headers, body);
-    let verified = source
+    let request = hookline_signature::Request::new(headers, body)
+        .with_method(target.method.as_str())
+        .with_url(target.url);
+    let verified = match source
         .verifier
-        .verify(&request, received_at)
-        .map_err(IngestError::Unauthorized)?;
+        .receive(&request, received_at)
+        .map_err(IngestError::Unauthorized)?
+    {
+        Outcome::Deliver(verified) => verified,
+        Outcome::Respond(answer) => return Ok(Accepted::Answer(answer)),
+        // Secrets handed over in a handshake (Asana, Notion) are kept only
+        // while an operator has opened a capture window, which this build
+        // does not offer yet: refuse, so the provider does not go live
+        // with a secret Hookline does not hold.
+        Outcome::Capture { .. } => {
+            return Ok(Accepted::Answer(hookline_signature::Response::empty(403)));
+        }
+    };
     source.metrics.verified.increment(1);
-    if let Some(reply) = handshake(source.verifier.scheme(), body) {
-        return Ok(Accepted::Handshake(reply));
-    }
 
     let id = verified
         .id
@@ -221,11 +285,11 @@ async fn accept(
                 duplicate = persisted.duplicate,
                 "persisted"
             );
-            Ok(Accepted::Persisted {
+            Ok(Accepted::Persisted(Persisted {
                 id,
                 duplicate: persisted.duplicate,
                 sequence: persisted.sequence,
-            })
+            }))
         }
         Err(cause) => {
             source.metrics.publish_failed(cause.reason());

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use hookline_platform::secret::SecretError;
-use hookline_signature::Verifier;
+use hookline_signature::{Credentials, Verifier};
 
 use crate::config::{IngestSettings, SourceConfig};
 use crate::telemetry::SourceMetrics;
@@ -19,14 +20,40 @@ pub struct Source {
     pub verifier: Verifier,
     /// Largest accepted body, in bytes.
     pub max_body: usize,
+    /// `public_url` as configured (no query).
+    pub public_url: Option<String>,
     /// `webhooks.<name>.` — the subject prefix, built once.
     pub(crate) subject_prefix: String,
     pub(crate) metrics: SourceMetrics,
 }
 
-/// All sources by name.
-#[derive(Debug, Clone, Default)]
-pub struct Sources(HashMap<String, Arc<Source>>);
+/// What time it is for verification: the system clock, or a fixed instant in
+/// tests that replay the providers' vectors (the binaries never change it).
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// All sources by name, and the clock their replay windows are checked against.
+#[derive(Clone)]
+pub struct Sources {
+    map: HashMap<String, Arc<Source>>,
+    clock: Clock,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("names", &self.names())
+            .finish_non_exhaustive()
+    }
+}
 
 /// A source that cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -64,17 +91,30 @@ impl Sources {
             let source = Source::build(config, usize::try_from(max_body).unwrap_or(usize::MAX))?;
             map.insert(config.name.clone(), Arc::new(source));
         }
-        Ok(Self(map))
+        Ok(Self {
+            map,
+            ..Self::default()
+        })
     }
 
     /// The source named `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<Source>> {
-        self.0.get(name)
+        self.map.get(name)
+    }
+
+    /// Now, by the verification clock.
+    pub fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    /// Replaces the verification clock (tests replaying signed vectors).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
     }
 
     /// The configured names, sorted.
     pub fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        let mut names: Vec<&str> = self.map.keys().map(String::as_str).collect();
         names.sort_unstable();
         names
     }
@@ -91,13 +131,25 @@ impl Source {
                 source_name: config.name.clone(),
                 source,
             })?;
+        let verify_token = config
+            .verify_token
+            .as_ref()
+            .map(|token| token.resolve())
+            .transpose()
+            .map_err(|source| SourceError::Secret {
+                source_name: config.name.clone(),
+                source,
+            })?;
         let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
-        let verifier =
-            Verifier::new(&config.provider, &keys, config.tolerance).map_err(|source| {
-                SourceError::Provider {
-                    source_name: config.name.clone(),
-                    source,
-                }
+        let credentials = Credentials {
+            secrets: &keys,
+            verify_token: verify_token.as_ref().map(|token| token.expose().as_bytes()),
+            public_key: config.public_key.as_deref(),
+        };
+        let verifier = Verifier::with_credentials(&config.provider, &credentials, config.tolerance)
+            .map_err(|source| SourceError::Provider {
+                source_name: config.name.clone(),
+                source,
             })?;
         Ok(Self {
             subject_prefix: format!(
@@ -109,7 +161,28 @@ impl Source {
             name: config.name.clone(),
             verifier,
             max_body,
+            public_url: config.public_url.clone(),
         })
+    }
+
+    /// Whether `method` reaches this source: `POST` always, `GET`/`HEAD` only for
+    /// providers whose handshakes (or deliveries) use them.
+    pub fn accepts(&self, method: &http::Method) -> bool {
+        *method == http::Method::POST
+            || self
+                .verifier
+                .provider()
+                .is_some_and(|provider| provider.extra_methods().contains(&method.as_str()))
+    }
+
+    /// The URL the provider called: `public_url` (or, without one, the request's
+    /// own path) with the request's query string appended.
+    pub fn request_url(&self, path: &str, query: Option<&str>) -> String {
+        let base = self.public_url.as_deref().unwrap_or(path);
+        match query.filter(|query| !query.is_empty()) {
+            Some(query) => format!("{base}?{query}"),
+            None => base.to_owned(),
+        }
     }
 
     /// The tolerance in force, for logs.

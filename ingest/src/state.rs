@@ -82,6 +82,17 @@ impl AppState {
         })
     }
 
+    /// The same state verifying against `clock` instead of the system clock,
+    /// for tests that replay signed vectors at their recorded instant. Call it
+    /// right after [`AppState::connect`], before the state is shared.
+    #[must_use]
+    pub fn with_clock(mut self, clock: crate::sources::Clock) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.sources.set_clock(clock);
+        }
+        self
+    }
+
     /// The NATS client, e.g. to flush after shutdown.
     pub fn nats(&self) -> async_nats::Client {
         self.inner.publisher.jetstream().client()

@@ -141,8 +141,8 @@ impl std::fmt::Debug for Provider {
 }
 
 impl Provider {
-    /// Whether the scheme signs (or reads the handshake from) the public URL:
-    /// the source then needs `public_url`.
+    /// Whether the scheme signs the public URL: the source then needs
+    /// `public_url`. (GET handshakes read only the query, which ingest always passes.)
     pub fn uses_public_url(&self) -> bool {
         self.needs_url
     }
@@ -181,6 +181,65 @@ pub fn providers() -> &'static [Provider] {
 /// The preset called `name`.
 pub fn provider(name: &str) -> Option<&'static Provider> {
     PROVIDERS.iter().find(|provider| provider.name == name)
+}
+
+/// The replay window as people read it (`5m`, `29.999s`, `none`).
+pub fn window_text(window: Option<Duration>) -> String {
+    match window {
+        None => "none".to_owned(),
+        Some(window) if window.subsec_millis() != 0 => {
+            format!("{}.{:03}s", window.as_secs(), window.subsec_millis())
+        }
+        Some(window) if window.as_secs() % 60 == 0 => format!("{}m", window.as_secs() / 60),
+        Some(window) => format!("{}s", window.as_secs()),
+    }
+}
+
+/// The provider table and per-provider setup notes, in Markdown: the block
+/// `docs/providers.md` holds between its `catalogue` markers (a test keeps
+/// them equal) and `hookline providers` prints.
+pub fn providers_markdown() -> String {
+    let mut out =
+        String::from("| provider | scheme | replay window | handshake |\n|---|---|---|---|\n");
+    for provider in providers() {
+        out.push_str(&format!(
+            "| [`{}`](#{}) | {} | {} | {} |\n",
+            provider.name,
+            provider.name,
+            provider.family.as_str(),
+            window_text(provider.replay_window),
+            provider.handshake.unwrap_or("none"),
+        ));
+    }
+    for provider in providers() {
+        let env = provider.name.to_ascii_uppercase().replace('-', "_");
+        out.push_str(&format!(
+            "\n<a id=\"{name}\"></a>\n### {title} (`{name}`)\n**Secret:** {secret}.\n\n{notes}\n\nScheme: {family}; replay window: {window}; handshake: {handshake}.\n```toml\n[[sources]]\nname = \"{name}\"\nprovider = \"{name}\"\nsecrets = [{{ env = \"{env}_SECRET\" }}]\n",
+            name = provider.name,
+            title = provider.title,
+            secret = provider.secret,
+            notes = provider.notes,
+            family = provider.family.as_str(),
+            window = window_text(provider.replay_window),
+            handshake = provider.handshake.unwrap_or("none"),
+        ));
+        if provider.uses_public_url() {
+            out.push_str(&format!(
+                "public_url = \"https://hooks.example.com/webhooks/{}\"\n",
+                provider.name
+            ));
+        }
+        if provider.uses_verify_token() {
+            out.push_str(&format!(
+                "verify_token = {{ env = \"{env}_VERIFY_TOKEN\" }}\n"
+            ));
+        }
+        if provider.uses_public_key() {
+            out.push_str("public_key = \"your_public_key_id\"\n");
+        }
+        out.push_str("```\n");
+    }
+    out
 }
 
 const MIN5: Option<Duration> = Some(Duration::from_secs(300));
@@ -752,7 +811,6 @@ static PROVIDERS: &[Provider] = &[
         notes: "X-Hub-Signature-256 sha256=<hex> over the raw body (non-ASCII arrives \\uXXXX-escaped; never re-serialize). Needs verify_token for the GET handshake. No delivery id: dedup by body. Event: object.",
         kind: Handshake::MetaVerify,
         needs_verify_token: true,
-        needs_url: true,
         methods: &["GET"],
         ..base(
             "meta",
@@ -857,7 +915,6 @@ static PROVIDERS: &[Provider] = &[
         secret: "Dropbox App Console → the app → Settings → App secret",
         notes: "X-Dropbox-Signature hex over the body. Notifications are thin (fetch the changes). No id: dedup by body.",
         kind: Handshake::DropboxChallenge,
-        needs_url: true,
         methods: &["GET"],
         ..base(
             "dropbox",
@@ -1013,7 +1070,6 @@ static PROVIDERS: &[Provider] = &[
         notes: "Form bt_signature (public_key|hex HMAC-SHA1 keyed with SHA1(private key)) over bt_payload. Needs public_key. Event: the XML kind.",
         kind: Handshake::BraintreeChallenge,
         needs_public_key: true,
-        needs_url: true,
         methods: &["GET"],
         ..base(
             "braintree",

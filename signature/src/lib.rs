@@ -104,7 +104,7 @@ mod url_form;
 mod verifier;
 
 pub use candidates::Encoding;
-pub use catalogue::{Family, Provider, provider, providers};
+pub use catalogue::{Family, Provider, provider, providers, providers_markdown, window_text};
 pub use digest::Algorithm;
 pub use error::{ConfigError, Rejection};
 pub use handshake::{Outcome, Response};

@@ -101,6 +101,29 @@ impl ProviderSpec {
         }
     }
 
+    /// Whether the scheme signs the public URL: the source needs `public_url`.
+    pub fn uses_public_url(&self) -> bool {
+        match self {
+            Self::Hmac(spec) => spec.signs_url(),
+            other => other.provider().is_some_and(Provider::uses_public_url),
+        }
+    }
+
+    /// Whether the provider's handshake checks a `verify_token` (Meta).
+    pub fn uses_verify_token(&self) -> bool {
+        self.provider().is_some_and(Provider::uses_verify_token)
+    }
+
+    /// Whether the provider needs `public_key` (Braintree).
+    pub fn uses_public_key(&self) -> bool {
+        self.provider().is_some_and(Provider::uses_public_key)
+    }
+
+    /// Methods other than `POST` that must reach the source (handshakes, HubSpot v2 GET).
+    pub fn extra_methods(&self) -> &'static [&'static str] {
+        self.provider().map_or(&[], Provider::extra_methods)
+    }
+
     /// The configuration keys this provider reads, `provider` included, so that
     /// the embedding config can refuse any other key it does not own itself.
     pub fn known_keys(&self) -> &'static [&'static str] {

@@ -365,10 +365,13 @@ impl Verifier {
         })
     }
 
-    /// The answer to a rejected request: 401 with an empty body (Figma: 400,
-    /// which stops the webhook; Xero requires the empty body).
-    pub fn rejection_response(&self) -> Response {
-        Response::empty(self.provider.map_or(401, Provider::rejection_status))
+    /// The answer to a rejected request when the provider's protocol fixes it
+    /// (Figma: 400, which stops the webhook; Xero: 401 with an empty body);
+    /// `None` means ingest's usual 401.
+    pub fn rejection_response(&self) -> Option<Response> {
+        let provider = self.provider?;
+        (provider.rejection_status() != 401 || provider.kind == Handshake::XeroIntent)
+            .then(|| Response::empty(provider.rejection_status()))
     }
 
     /// Whether `name` carries a signature or token: such headers must never be

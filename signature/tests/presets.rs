@@ -259,7 +259,9 @@ fn adyen_deliveries_are_answered_accepted() {
     );
     let github = Verifier::new(&ProviderSpec::Github, &[b"s"], None).unwrap();
     assert!(github.accepted_response().is_none());
-    assert_eq!(github.rejection_response().status, 401);
+    assert_eq!(github.rejection_response(), None);
+    let figma = Verifier::new(&"figma".parse().unwrap(), &[b"p"], None).unwrap();
+    assert_eq!(figma.rejection_response().map(|r| r.status), Some(400));
 }
 
 #[test]

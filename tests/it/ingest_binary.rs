@@ -57,10 +57,10 @@ async fn bad_configuration_fails_with_one_clear_line() -> anyhow::Result<()> {
     let cases = [
         BadConfig {
             config:
-                "[[sources]]\nname = \"x\"\nprovider = \"gitlab\"\nsecrets = [{ value = \"s\" }]\n"
+                "[[sources]]\nname = \"x\"\nprovider = \"gitlub\"\nsecrets = [{ value = \"s\" }]\n"
                     .into(),
             env: vec![],
-            expected: "unknown variant `gitlab`",
+            expected: "unknown provider `gitlub`",
         },
         BadConfig {
             config: source(""),

@@ -27,6 +27,7 @@ mod ingest_bounds_bodies_in_flight;
 mod ingest_dedups_deliveries;
 mod ingest_envelope_roundtrip;
 mod ingest_survives_nats_outage;
+mod ingest_verifies_vectors;
 mod processor_backs_off_timeouts;
 mod processor_binary;
 mod processor_dead_letters_poison;

@@ -35,7 +35,23 @@ impl TestIngest {
     /// # Errors
     /// Anything `AppState::connect` refuses.
     pub async fn start(settings: IngestSettings) -> anyhow::Result<Self> {
-        let state = AppState::connect(&settings, None).await?;
+        Self::start_with_clock(settings, None).await
+    }
+
+    /// As [`TestIngest::start`], verifying at the instant `clock` gives (the
+    /// providers' vectors are signed at a recorded `now`); `None` is the
+    /// system clock.
+    ///
+    /// # Errors
+    /// Anything `AppState::connect` refuses.
+    pub async fn start_with_clock(
+        settings: IngestSettings,
+        clock: Option<hookline_ingest::sources::Clock>,
+    ) -> anyhow::Result<Self> {
+        let mut state = AppState::connect(&settings, None).await?;
+        if let Some(clock) = clock {
+            state = state.with_clock(clock);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
