@@ -17,6 +17,7 @@ Examples:
   hookline dlq replay 42 43                       # re-drive them; removed once the copy is stored
   hookline replay --group billing --source stripe --since 2h --rate 20
   hookline trace 'evt_1Nx…' --source stripe       # where is this webhook?
+  hookline providers                              # the 54 provider presets and where their secrets are
 
 Configuration: --config FILE or HOOKLINE_CONFIG names the TOML file the other binaries read;
 every key can be overridden with HOOKLINE_<SECTION>_<KEY> (e.g. HOOKLINE_NATS_URL). Secrets
@@ -66,6 +67,17 @@ pub enum Command {
     /// Where is this webhook? Its messages in the stream and its state in every group.
     #[command(after_help = TRACE_HELP)]
     Trace(TraceArgs),
+    /// The provider catalogue: every `provider = "…"` preset, its scheme, replay window,
+    /// handshake and where the provider's console shows the secret.
+    Providers(ProvidersArgs),
+}
+
+/// `hookline providers`.
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const UP_HELP: &str = "\

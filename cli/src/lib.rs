@@ -23,6 +23,7 @@ pub mod args;
 pub mod dlq;
 pub mod error;
 pub mod jetstream;
+pub mod providers;
 pub mod replay;
 pub mod samples;
 pub mod scan;
@@ -44,6 +45,10 @@ use settings::Settings;
 /// # Errors
 /// The command's [`Error`], whose [`exit_code`](Error::exit_code) the process ends with.
 pub async fn run(cli: Cli, env: &[(String, String)]) -> Result<()> {
+    // The catalogue needs no configuration.
+    if let Command::Providers(args) = &cli.command {
+        return providers::run(args);
+    }
     let settings = Settings::load(cli.config.as_deref(), env)?;
     match &cli.command {
         Command::Up(args) => up::run(&settings, args).await,
@@ -52,5 +57,6 @@ pub async fn run(cli: Cli, env: &[(String, String)]) -> Result<()> {
         Command::Dlq(command) => dlq::run(&settings, command).await,
         Command::Replay(args) => replay::run(&settings, args).await,
         Command::Trace(args) => trace::run(&settings, args).await,
+        Command::Providers(args) => providers::run(args),
     }
 }

@@ -79,6 +79,22 @@ pub fn sample(spec: &ProviderSpec, id: &str, event: &str, now: SystemTime) -> Sa
         ProviderSpec::Shopify => shopify(unix),
         ProviderSpec::Slack => slack(id, event, unix),
         ProviderSpec::Hmac(hmac) => generic(hmac, id, event, unix),
+        ProviderSpec::Preset(preset) => match preset.0.name {
+            // Form posts, signed over their decoded parameters.
+            "twilio" => {
+                return form_sample(id, event, &[("MessageSid", id), ("MessageStatus", event)]);
+            }
+            "mandrill" => {
+                let events = json!([{ "_id": id, "event": event }]).to_string();
+                return form_sample(id, event, &[("mandrill_events", &events)]);
+            }
+            // The signer builds Braintree's form around an XML notification.
+            "braintree" => return form_sample(id, event, &[]),
+            _ => match preset.0.hmac_spec() {
+                Some(spec) => generic(&spec, id, event, unix),
+                None => json!({ "id": id, "type": event }),
+            },
+        },
         _ => json!({ "id": id, "type": event }),
     };
     Sample {
@@ -202,9 +218,37 @@ fn slack(id: &str, event: &str, unix: u64) -> Value {
 }
 
 /// A JSON body with the id, event and timestamp at the paths the source names.
+fn form_sample(id: &str, event: &str, pairs: &[(&str, &str)]) -> Sample {
+    let mut form = String::new();
+    for (name, value) in pairs {
+        if !form.is_empty() {
+            form.push('&');
+        }
+        form.push_str(&format!("{}={}", encode(name), encode(value)));
+    }
+    Sample {
+        id: id.to_owned(),
+        event: event.to_owned(),
+        body: form.into_bytes(),
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn generic(spec: &HmacSpec, id: &str, event: &str, unix: u64) -> Value {
     let mut body = json!({ "data": { "object": "sample", "amount": 4200 } });
-    if let Some(path) = &spec.id_json {
+    // `a+b` paths join several fields; the first carries the id.
+    if let Some(path) = spec.id_json.as_deref().and_then(|p| p.split('+').next()) {
         set_path(&mut body, path, json!(id));
     }
     if let Some(path) = &spec.event_json {

@@ -4,7 +4,7 @@
 use std::io::Read as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hookline_signature::Signer;
+use hookline_signature::{Credentials, SignRequest, Signer, test_key_pair};
 use serde_json::{Value, json};
 
 use crate::args::SendArgs;
@@ -61,7 +61,7 @@ pub async fn run(settings: &Settings, args: &SendArgs) -> Result<()> {
     } else {
         let hint = match sent.status {
             401 => {
-                ": ingest refused the signature (does it use the same secret, and is the clock right?)"
+                ": ingest refused the signature (does it use the same secret, and is the clock right? For Discord and SendGrid sources, `send` signs with a test key pair derived from the source name)"
             }
             404 => ": ingest does not know this source (same config?)",
             503 => ": ingest could not store it (NATS unavailable or stream full); retry later",
@@ -91,7 +91,23 @@ pub async fn send(settings: &Settings, args: &SendArgs) -> Result<Sent> {
                 source.name
             ))
         })?;
-    let signer = Signer::new(&source.provider, secret.expose().as_bytes()).map_err(|e| {
+    // Providers that sign with a private key: sign with the source's test key
+    // pair (its public half is what the source must be configured with).
+    let test_pair = test_key_pair(&source.provider, source.name.as_bytes())
+        .map_err(|e| Error::Usage(format!("source {:?}: {e}", source.name)))?;
+    let signing_secret = match &test_pair {
+        Some(pair) => pair.private.as_bytes(),
+        None => secret.expose().as_bytes(),
+    };
+    let signer = Signer::with_credentials(
+        &source.provider,
+        &Credentials {
+            secrets: &[signing_secret],
+            public_key: source.public_key.as_deref(),
+            ..Credentials::default()
+        },
+    )
+    .map_err(|e| {
         Error::Usage(format!(
             "source {:?}: the secret does not suit provider {}: {e}",
             source.name,
@@ -125,11 +141,30 @@ pub async fn send(settings: &Settings, args: &SendArgs) -> Result<Sent> {
         .user_agent(concat!("hookline-cli/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::caused("cannot build the HTTP client", e))?;
+    // URL-signed providers sign the public URL the source is registered with.
+    let public_url = source.public_url.clone().unwrap_or_else(|| url.clone());
+    let signed = signer.sign_request(&SignRequest {
+        body: &sample.body,
+        id: &sample.id,
+        event: &sample.event,
+        timestamp: unix,
+        url: &public_url,
+        method: "POST",
+    });
+    // A query the signer added to the URL (Twilio's bodySHA256) goes along.
+    let url = match signed.url.split_once('?') {
+        Some((_, query)) if !public_url.contains('?') => format!("{url}?{query}"),
+        _ => url,
+    };
+    let content_type = match signed.body.first() {
+        Some(b'{' | b'[') | None => "application/json",
+        Some(_) => "application/x-www-form-urlencoded",
+    };
     let mut request = client
         .post(&url)
-        .header("content-type", "application/json")
-        .body(sample.body.clone());
-    for (name, value) in signer.sign(&sample.body, &sample.id, &sample.event, unix) {
+        .header("content-type", content_type)
+        .body(signed.body.clone());
+    for (name, value) in signed.headers {
         request = request.header(name.as_str(), value);
     }
     let response = request.send().await.map_err(|e| {

@@ -167,6 +167,19 @@ impl Provider {
         self.rejection_status
     }
 
+    /// The declarative description behind the preset, when it is one (for
+    /// several variants, the default delivery style's), e.g. to build samples.
+    pub fn hmac_spec(&self) -> Option<HmacSpec> {
+        fn of(build: &Build) -> Option<HmacSpec> {
+            match build {
+                Build::Declarative(spec) => Some(spec()),
+                Build::OneOf(variants) => variants.last().and_then(|(_, build)| of(build)),
+                _ => None,
+            }
+        }
+        of(&self.build)
+    }
+
     /// Whether the provider signs with a private key (tests sign with a generated pair).
     pub fn is_asymmetric(&self) -> bool {
         matches!(self.family, Family::Ed25519 | Family::Ecdsa)
