@@ -70,6 +70,30 @@ pub enum Command {
     /// The provider catalogue: every `provider = "…"` preset, its scheme, replay window,
     /// handshake and where the provider's console shows the secret.
     Providers(ProvidersArgs),
+    /// Sources: open a window to capture a secret handed over in a provider's handshake.
+    #[command(subcommand)]
+    Sources(SourcesCommand),
+}
+
+/// `hookline sources …`.
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Accept the secret the next handshake hands over (Asana `X-Hook-Secret`, Notion
+    /// `verification_token`) for a while; create the webhook at the provider meanwhile.
+    Capture(CaptureArgs),
+}
+
+/// `hookline sources capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// The source (an `asana` or `notion` source of the config).
+    pub source: String,
+    /// How long the window stays open (it closes at the first capture).
+    #[arg(long = "for", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hookline providers`.

@@ -29,6 +29,7 @@ pub mod samples;
 pub mod scan;
 pub mod send;
 pub mod settings;
+pub mod sources;
 pub mod status;
 pub mod table;
 pub mod trace;
@@ -58,5 +59,6 @@ pub async fn run(cli: Cli, env: &[(String, String)]) -> Result<()> {
         Command::Replay(args) => replay::run(&settings, args).await,
         Command::Trace(args) => trace::run(&settings, args).await,
         Command::Providers(args) => providers::run(args),
+        Command::Sources(command) => sources::run(&settings, command).await,
     }
 }

@@ -134,7 +134,9 @@ impl Default for IngestConfig {
 pub struct SourceConfig {
     /// URL path segment and subject token: lower-case letters, digits, `-`, `_`.
     pub name: String,
-    /// One or more secrets; any of them verifies (rotation).
+    /// One or more secrets; any of them verifies (rotation). May be empty only
+    /// for providers whose handshake hands the secret over (Asana, Notion).
+    #[serde(default)]
     pub secrets: Vec<SecretSource>,
     /// Replay window override for schemes that sign a timestamp.
     #[serde(default, deserialize_with = "config::opt_duration")]
@@ -328,7 +330,13 @@ impl IngestSettings {
             if !seen.insert(source.name.as_str()) {
                 return Err(SettingsError::DuplicateSource(source.name.clone()));
             }
-            if source.secrets.is_empty() {
+            // Asana and Notion hand their secret over in a handshake: such a
+            // source may start without one and reject deliveries until then.
+            let captures = source
+                .provider
+                .provider()
+                .is_some_and(hookline_signature::Provider::captures_secret);
+            if source.secrets.is_empty() && !captures {
                 return Err(SettingsError::NoSecrets(source.name.clone()));
             }
             if source.max_body.is_some_and(|b| b.0 == 0) {

@@ -164,4 +164,7 @@ pub enum Error {
     /// A listener failed.
     #[error("HTTP server failed")]
     Serve(#[source] std::io::Error),
+    /// The bucket of captured handshake secrets could not be opened.
+    #[error("cannot open the capture bucket: {0}")]
+    Captures(String),
 }

@@ -15,6 +15,7 @@
 //! [`AppState::connect`] (sources, NATS, streams), [`router`] and [`serve`].
 //! `main.rs` only wires these together.
 
+pub mod capture;
 pub mod config;
 pub mod envelope;
 pub mod error;

@@ -192,19 +192,20 @@ async fn accept(
     let request = hookline_signature::Request::new(headers, body)
         .with_method(target.method.as_str())
         .with_url(target.url);
-    let verified = match source
-        .verifier
-        .receive(&request, received_at)
-        .map_err(IngestError::Unauthorized)?
-    {
+    let outcome = match source.verifier.receive(&request, received_at) {
+        Err(rejection) => match captured_verifier(inner, source).await {
+            Some(verifier) => verifier.receive(&request, received_at),
+            None => Err(rejection),
+        },
+        outcome => outcome,
+    };
+    let verified = match outcome.map_err(IngestError::Unauthorized)? {
         Outcome::Deliver(verified) => verified,
         Outcome::Respond(answer) => return Ok(Accepted::Answer(answer)),
-        // Secrets handed over in a handshake (Asana, Notion) are kept only
-        // while an operator has opened a capture window, which this build
-        // does not offer yet: refuse, so the provider does not go live
-        // with a secret Hookline does not hold.
-        Outcome::Capture { .. } => {
-            return Ok(Accepted::Answer(hookline_signature::Response::empty(403)));
+        Outcome::Capture { secret, response } => {
+            return Ok(Accepted::Answer(
+                capture(inner, source, &secret, response, received_at).await,
+            ));
         }
     };
     source.metrics.verified.increment(1);
@@ -299,6 +300,40 @@ async fn accept(
             })
         }
     }
+}
+
+/// Keeps a secret handed over in a handshake (Asana, Notion) when the
+/// source's capture window is open; refuses (403) otherwise, so the provider
+/// does not go live with a secret Hookline does not hold. The secret is never
+/// logged.
+async fn capture(
+    inner: &Inner,
+    source: &Source,
+    secret: &str,
+    response: hookline_signature::Response,
+    now: std::time::SystemTime,
+) -> hookline_signature::Response {
+    let Some(captures) = &inner.captures else {
+        return hookline_signature::Response::empty(403);
+    };
+    match captures.capture(&source.name, secret, now).await {
+        Ok(()) => {
+            tracing::info!(source = %source.name, "secret captured from the provider's handshake");
+            response
+        }
+        Err(error) => {
+            tracing::warn!(source = %source.name, %error, "handshake secret refused");
+            hookline_signature::Response::empty(403)
+        }
+    }
+}
+
+/// For a source that captured its secret from a handshake: a verifier with
+/// that secret (`None` for other sources, or before a capture).
+async fn captured_verifier(inner: &Inner, source: &Source) -> Option<hookline_signature::Verifier> {
+    let spec = source.captures.as_ref()?;
+    let secret = inner.captures.as_ref()?.secret(&source.name).await.ok()??;
+    hookline_signature::Verifier::new(spec, &[&secret[..]], None).ok()
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

@@ -22,6 +22,9 @@ pub struct Source {
     pub max_body: usize,
     /// `public_url` as configured (no query).
     pub public_url: Option<String>,
+    /// For providers that hand their secret over in a handshake (Asana,
+    /// Notion): the spec to verify with the captured secret.
+    pub(crate) captures: Option<hookline_signature::ProviderSpec>,
     /// `webhooks.<name>.` — the subject prefix, built once.
     pub(crate) subject_prefix: String,
     pub(crate) metrics: SourceMetrics,
@@ -107,6 +110,12 @@ impl Sources {
         (self.clock)()
     }
 
+    /// Whether any source captures its secret from a handshake (then ingest
+    /// opens the capture bucket).
+    pub fn any_captures(&self) -> bool {
+        self.map.values().any(|source| source.captures_secret())
+    }
+
     /// Replaces the verification clock (tests replaying signed vectors).
     pub fn set_clock(&mut self, clock: Clock) {
         self.clock = clock;
@@ -146,11 +155,20 @@ impl Source {
             verify_token: verify_token.as_ref().map(|token| token.expose().as_bytes()),
             public_key: config.public_key.as_deref(),
         };
-        let verifier = Verifier::with_credentials(&config.provider, &credentials, config.tolerance)
-            .map_err(|source| SourceError::Provider {
-                source_name: config.name.clone(),
-                source,
-            })?;
+        let captures = config
+            .provider
+            .provider()
+            .is_some_and(hookline_signature::Provider::captures_secret)
+            .then(|| config.provider.clone());
+        let verifier = if keys.is_empty() && captures.is_some() {
+            Verifier::awaiting_capture(&config.provider)
+        } else {
+            Verifier::with_credentials(&config.provider, &credentials, config.tolerance)
+        }
+        .map_err(|source| SourceError::Provider {
+            source_name: config.name.clone(),
+            source,
+        })?;
         Ok(Self {
             subject_prefix: format!(
                 "{}.{}.",
@@ -162,7 +180,13 @@ impl Source {
             verifier,
             max_body,
             public_url: config.public_url.clone(),
+            captures,
         })
+    }
+
+    /// Whether any source captures its secret from a handshake.
+    pub(crate) fn captures_secret(&self) -> bool {
+        self.captures.is_some()
     }
 
     /// Whether `method` reaches this source: `POST` always, `GET`/`HEAD` only for

@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     pub(crate) body_budget_kib: u32,
     /// How long a request waits for body budget (`publish_timeout`).
     pub(crate) budget_wait: Duration,
+    /// Secrets captured from handshakes (only when a source captures one).
+    pub(crate) captures: Option<crate::capture::Captures>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -63,6 +65,14 @@ impl AppState {
                 tracing::info!(source = %source.describe(), "source configured");
             }
         }
+        let captures = if sources.any_captures() {
+            let store = crate::capture::open(publisher.jetstream())
+                .await
+                .map_err(|e| Error::Captures(e.to_string()))?;
+            Some(crate::capture::Captures::new(store))
+        } else {
+            None
+        };
         let body_budget_kib =
             u32::try_from(settings.ingest.max_in_flight_bytes.0 / 1024).unwrap_or(u32::MAX);
         Ok(Self {
@@ -78,6 +88,7 @@ impl AppState {
                 body_budget: Semaphore::new(body_budget_kib as usize),
                 body_budget_kib,
                 budget_wait: settings.ingest.publish_timeout,
+                captures,
             }),
         })
     }

@@ -180,6 +180,12 @@ impl Provider {
         of(&self.build)
     }
 
+    /// Whether the provider hands its signing secret over in a handshake (Asana,
+    /// Notion): the source may start without `secrets` and capture it.
+    pub fn captures_secret(&self) -> bool {
+        matches!(self.kind, Handshake::AsanaSecret | Handshake::NotionToken)
+    }
+
     /// Whether the provider signs with a private key (tests sign with a generated pair).
     pub fn is_asymmetric(&self) -> bool {
         matches!(self.family, Family::Ed25519 | Family::Ecdsa)
@@ -946,7 +952,7 @@ static PROVIDERS: &[Provider] = &[
         handshake: Some(
             "X-Hook-Secret: captured (only while `hookline sources capture` is open) and echoed",
         ),
-        secret: "Not in a console: Asana hands it over in the X-Hook-Secret handshake; open a capture window before creating the webhook",
+        secret: "Not in a console: Asana hands it over in the X-Hook-Secret handshake; run `hookline sources capture <source>` before creating the webhook (secrets may then be left out)",
         notes: "X-Hook-Signature hex over the body; heartbeats are signed {\"events\":[]}. No id: dedup by body.",
         kind: Handshake::AsanaSecret,
         ..base("asana", "Asana", Family::Hmac, Build::Declarative(asana))
@@ -1163,7 +1169,7 @@ static PROVIDERS: &[Provider] = &[
         handshake: Some(
             "verification_token: captured (only while `hookline sources capture` is open)",
         ),
-        secret: "Not in a console: Notion POSTs the verification_token on subscription; open a capture window, then paste the token back into Notion",
+        secret: "Not in a console: Notion POSTs the verification_token on subscription; run `hookline sources capture <source>` first (secrets may then be left out), then paste the token back into Notion",
         notes: "X-Notion-Signature sha256=<hex> keyed with the verification_token. Id: id; event: type.",
         kind: Handshake::NotionToken,
         ..base("notion", "Notion", Family::Hmac, Build::Declarative(notion))

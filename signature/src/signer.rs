@@ -250,6 +250,7 @@ fn sign_with(scheme: &Scheme, request: &SignRequest<'_>, fill_body: bool) -> Sig
             body: braintree.sign(body, event),
             url: url.to_owned(),
         },
+        Scheme::Unarmed => plain(Vec::new()),
         // The last variant is the provider's default delivery style.
         Scheme::OneOf(variants) => match variants.last() {
             Some((_, scheme)) => sign_with(scheme, request, fill_body),

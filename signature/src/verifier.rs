@@ -47,6 +47,8 @@ pub(crate) enum Scheme {
     Braintree(Braintree),
     /// The first variant whose condition holds for the request.
     OneOf(Vec<(Condition, Scheme)>),
+    /// No secret yet (awaiting a handshake's capture): every delivery is rejected.
+    Unarmed,
 }
 
 /// What a source is configured with beside the provider: secrets (or public
@@ -147,6 +149,21 @@ impl Verifier {
                 .verify_token
                 .map(|token| SecretBytes(vec![token.to_vec()])),
         })
+    }
+
+    /// A verifier for a provider that hands its secret over in a handshake
+    /// (Asana, Notion), before any secret is held: it answers the handshake
+    /// ([`Outcome::Capture`]) and rejects every delivery.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoSecret`] when the provider does not capture its secret.
+    pub fn awaiting_capture(spec: &ProviderSpec) -> Result<Self, ConfigError> {
+        match spec.provider() {
+            Some(provider) if provider.captures_secret() => {
+                Ok(Self::from_scheme(spec, Scheme::Unarmed))
+            }
+            _ => Err(ConfigError::NoSecret),
+        }
     }
 
     pub(crate) fn from_scheme(spec: &ProviderSpec, scheme: Scheme) -> Self {
@@ -408,6 +425,7 @@ impl Scheme {
                 .map_or(Err(Rejection::MissingSignature), |(_, scheme)| {
                     scheme.verify(request, now)
                 }),
+            Self::Unarmed => Err(Rejection::InvalidSignature),
         }
     }
 
@@ -427,6 +445,7 @@ impl Scheme {
             Self::Contentful(_) => Contentful::is_secret_header(name),
             Self::Adyen(_) => Adyen::is_secret_header(name),
             Self::Braintree(_) => Braintree::is_secret_header(name),
+            Self::Unarmed => false,
             Self::OneOf(variants) => variants
                 .iter()
                 .any(|(_, scheme)| scheme.is_secret_header(name)),

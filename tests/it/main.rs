@@ -24,6 +24,7 @@ mod ingest_accepts_each_provider;
 mod ingest_answers_bad_requests;
 mod ingest_binary;
 mod ingest_bounds_bodies_in_flight;
+mod ingest_captures_secrets;
 mod ingest_dedups_deliveries;
 mod ingest_envelope_roundtrip;
 mod ingest_survives_nats_outage;
