@@ -593,8 +593,10 @@ fn paystack() -> HmacSpec {
 }
 fn mollie() -> HmacSpec {
     HmacSpec {
-        // mollie-api-php strips `sha256=` only when present.
+        // mollie-api-php strips `sha256=` only when present, and accepts
+        // several values (one per secret during a migration).
         prefix_optional: true,
+        separator: s(","),
         id_json: s("id"),
         event_json: s("type"),
         ..body_hmac("X-Mollie-Signature", Some("sha256="))

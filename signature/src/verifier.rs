@@ -330,9 +330,17 @@ impl Verifier {
                     return Some(Response::empty(400));
                 }
                 let encrypted = self.scheme.first_mac_hex(plain.as_bytes())?;
-                Some(Response::json(
-                    &serde_json::json!({ "plainToken": plain, "encryptedToken": encrypted }),
-                ))
+                // Zoom's order (plainToken first); serde_json's map would sort the keys.
+                let body = format!(
+                    "{{\"plainToken\":{},\"encryptedToken\":{}}}",
+                    serde_json::Value::String(plain),
+                    serde_json::Value::String(encrypted)
+                );
+                Some(Response {
+                    status: 200,
+                    headers: vec![(http::header::CONTENT_TYPE, "application/json".to_owned())],
+                    body: body.into_bytes(),
+                })
             }
             Handshake::DiscordPing => {
                 let ping = json().and_then(|root| root.get("type")?.as_u64()) == Some(1);

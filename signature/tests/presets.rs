@@ -166,6 +166,11 @@ fn zoom_url_validation_is_answered_only_when_signed() {
         .collect();
     let response = respond(receive("zoom", "zoom-secret", &pairs, body));
     assert_eq!(response.status, 200);
+    assert!(
+        response
+            .body
+            .starts_with(br#"{"plainToken":"qgg8vlvZRS6UYooatFL8Aw","encryptedToken":""#)
+    );
     let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(json["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
     // hex HMAC-SHA256(secret, plainToken), computed independently.
