@@ -1,6 +1,7 @@
 //! Configured sources, resolved once at start-up: secrets read, verifier
 //! keys prepared, per-source metric handles registered.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -201,11 +202,12 @@ impl Source {
 
     /// The URL the provider called: `public_url` (or, without one, the request's
     /// own path) with the request's query string appended.
-    pub fn request_url(&self, path: &str, query: Option<&str>) -> String {
+    /// Borrowed (no allocation on the hot path) when there is no query.
+    pub fn request_url<'a>(&'a self, path: &'a str, query: Option<&str>) -> Cow<'a, str> {
         let base = self.public_url.as_deref().unwrap_or(path);
         match query.filter(|query| !query.is_empty()) {
-            Some(query) => format!("{base}?{query}"),
-            None => base.to_owned(),
+            Some(query) => Cow::Owned(format!("{base}?{query}")),
+            None => Cow::Borrowed(base),
         }
     }
 
