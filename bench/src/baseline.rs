@@ -23,6 +23,7 @@ use axum::serve::ListenerExt as _;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use hmac::{Hmac, Mac as _};
+use hookline_platform::contract::WebhookKey;
 use sha2::Sha256;
 
 /// The environment variable holding the GitHub secret of the bench source.
@@ -75,8 +76,11 @@ async fn receive(
     else {
         return (StatusCode::BAD_REQUEST, "{\"error\":\"id\"}");
     };
+    let Ok(key) = WebhookKey::new("github", &format!("{hook}:{delivery}")) else {
+        return (StatusCode::BAD_REQUEST, "{\"error\":\"id\"}");
+    };
     let message = PublishMessage::build()
-        .message_id(format!("github:{hook}:{delivery}"))
+        .message_id(key.message_id())
         .payload(body);
     match state.js.send_publish("webhooks.github.push", message).await {
         Ok(ack) => match ack.await {

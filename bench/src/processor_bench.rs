@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, bail, ensure};
 use async_nats::jetstream::{self, message::PublishMessage};
 use hookline_platform::config::ByteSize;
-use hookline_platform::contract::{HEADER_EVENT, HEADER_SOURCE};
+use hookline_platform::contract::{HEADER_EVENT, HEADER_SOURCE, WebhookKey};
 use hookline_platform::streams::StreamConfig;
 use hookline_proto::{Envelope, Header, Message as _, Timestamp};
 
@@ -221,7 +221,7 @@ async fn publish_backlog(js: &jetstream::Context, tag: &str, count: usize) -> an
             scheme: "github".to_owned(),
         };
         let message = PublishMessage::build()
-            .message_id(format!("github:{id}"))
+            .message_id(WebhookKey::new("github", &id)?.message_id())
             .header(HEADER_SOURCE, "github")
             .header(HEADER_EVENT, "push")
             .payload(envelope.encode_to_vec().into());

@@ -15,9 +15,10 @@ use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream::kv;
 use async_nats::jetstream::message::PublishMessage;
 use hookline_platform::contract::{
-    HEADER_EVENT, HEADER_SOURCE, SUBJECT_PREFIX, is_valid_name, replay_subject, subject_token,
+    HEADER_EVENT, HEADER_SOURCE, SUBJECT_PREFIX, WebhookKey, is_valid_name, replay_message_id,
+    replay_subject, subject_token,
 };
-use hookline_processor::idempotency::{Record, record_key};
+use hookline_processor::idempotency::Record;
 use hookline_proto::{Envelope, Message as _};
 use serde_json::json;
 
@@ -140,12 +141,15 @@ pub async fn run(settings: &Settings, args: &ReplayArgs) -> Result<()> {
             summary.not_for_group += 1; // undecodable: the group dead-letters those
             continue;
         };
-        let dedup = format!("{}:{}", envelope.source, envelope.id);
+        let Ok(dedup) = WebhookKey::new(&envelope.source, &envelope.id) else {
+            summary.not_for_group += 1; // an invalid source: the group dead-letters those
+            continue;
+        };
         if !seen.insert(dedup.clone()) {
             summary.repeated += 1;
             continue;
         }
-        let key = record_key(&args.group, &dedup);
+        let key = dedup.record_key(&args.group);
         match record(store.as_ref(), &key).await? {
             Some((Record::Done { .. }, revision)) if args.bypass_idempotency => {
                 if !args.dry_run
@@ -178,9 +182,14 @@ pub async fn run(settings: &Settings, args: &ReplayArgs) -> Result<()> {
             let Some(subject) = replay_subject(&args.group, &message.subject) else {
                 continue;
             };
-            let original_id = header(message, NATS_MESSAGE_ID.as_ref()).unwrap_or(dedup.clone());
+            let original_id = header(message, NATS_MESSAGE_ID.as_ref())
+                .unwrap_or_else(|| dedup.message_id().to_owned());
             let mut copy = PublishMessage::build()
-                .message_id(format!("{original_id}:replay:{}:{run_id}", args.group))
+                .message_id(replay_message_id(
+                    &original_id,
+                    &args.group,
+                    &run_id.to_string(),
+                ))
                 .header(
                     HEADER_REPLAY_OF,
                     format!("{}:{}", settings.ingest.stream.name, item.stream_sequence),

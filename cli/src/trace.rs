@@ -7,13 +7,12 @@ use std::time::{Duration, SystemTime};
 use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::jetstream::{self, consumer, kv};
-use hookline_ingest::envelope::dedup_id;
 use hookline_platform::contract::{
     DLQ_SUBJECT_PREFIX, HEADER_DLQ_ATTEMPTS, HEADER_DLQ_REASON, REPLAY_SUBJECT_PREFIX,
-    SUBJECT_PREFIX, original_subject,
+    SUBJECT_PREFIX, WebhookKey, dead_letter_message_id, original_subject,
 };
 use hookline_processor::dead_letter::HEADER_REDRIVEN_FROM;
-use hookline_processor::idempotency::{Record, record_key};
+use hookline_processor::idempotency::Record;
 use hookline_proto::{Envelope, Message as _, Timestamp};
 use serde_json::{Value, json};
 
@@ -60,6 +59,8 @@ pub async fn run(settings: &Settings, args: &TraceArgs) -> Result<()> {
         format!("{REPLAY_SUBJECT_PREFIX}.*.{source_token}.>"),
     ];
     let mut history = History::open(&stream, subjects, since, true).await?;
+    // The argument may be the whole Nats-Msg-Id `<source>:<id>`.
+    let whole = WebhookKey::parse(&args.id);
     let mut copies = Vec::new();
     while let Some(item) = history.next().await? {
         let message = &item.message;
@@ -68,10 +69,10 @@ pub async fn run(settings: &Settings, args: &TraceArgs) -> Result<()> {
         };
         let subject = original_subject(&message.subject).into_owned();
         let source = subject.split('.').nth(1).unwrap_or_default();
-        let expected = dedup_id(source, &args.id);
         let base = msg_id.split(":redrive:").next().unwrap_or_default();
         let base = base.split(":replay:").next().unwrap_or_default();
-        if base != expected && base != args.id {
+        let is_it = |key: Option<&WebhookKey>| key.is_some_and(|k| k.message_id() == base);
+        if !is_it(WebhookKey::new(source, &args.id).ok().as_ref()) && !is_it(whole.as_ref()) {
             continue;
         }
         let kind = if let Some(from) = header(message, HEADER_REDRIVEN_FROM) {
@@ -110,10 +111,10 @@ pub async fn run(settings: &Settings, args: &TraceArgs) -> Result<()> {
         .map_err(|e| Error::caused(format!("cannot read WEBHOOKS #{}", first.seq), e))?;
     let envelope = Envelope::decode(original.payload.clone()).ok();
     let webhook_subject = original_subject(&first.subject).into_owned();
-    let dedup = match &envelope {
-        Some(envelope) => format!("{}:{}", envelope.source, envelope.id),
-        None => first.msg_id.clone(),
-    };
+    let dedup = envelope
+        .as_ref()
+        .and_then(|envelope| WebhookKey::new(&envelope.source, &envelope.id).ok())
+        .or_else(|| WebhookKey::parse(&first.msg_id));
     let store = js.get_key_value(settings.idempotency_bucket()).await.ok();
     let dlq = open_stream(&js, &names.dlq_name).await.ok();
     let mut groups = Vec::new();
@@ -122,7 +123,7 @@ pub async fn run(settings: &Settings, args: &TraceArgs) -> Result<()> {
             &group,
             &webhook_subject,
             &copies,
-            &dedup,
+            dedup.as_ref(),
             store.as_ref(),
             dlq.as_ref(),
         )
@@ -157,7 +158,7 @@ async fn group_state(
     group: &consumer::Info,
     subject: &str,
     copies: &[Copy],
-    dedup: &str,
+    dedup: Option<&WebhookKey>,
     store: Option<&kv::Store>,
     dlq: Option<&jetstream::stream::Stream>,
 ) -> Result<(&'static str, String)> {
@@ -172,8 +173,8 @@ async fn group_state(
             format!("filters {} do not take {subject}", group_filters.join(" ")),
         ));
     }
-    if let Some(store) = store {
-        let key = record_key(&group.name, dedup);
+    if let (Some(store), Some(dedup)) = (store, dedup) {
+        let key = dedup.record_key(&group.name);
         let entry = store
             .entry(&key)
             .await
@@ -270,7 +271,7 @@ async fn dead_letter(
     let filter = format!("{DLQ_SUBJECT_PREFIX}.{group}.{rest}");
     let wanted: Vec<String> = copies
         .iter()
-        .map(|c| format!("{group}:{}", c.msg_id))
+        .map(|c| dead_letter_message_id(group, Some(&c.msg_id), c.seq))
         .collect();
     let mut next = 1;
     let mut found = None;

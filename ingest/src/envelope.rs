@@ -1,4 +1,5 @@
-//! Building the protobuf `Envelope` and the dedup id from a verified request.
+//! Building the protobuf `Envelope` from a verified request, and the id of
+//! a webhook whose provider gives none.
 
 use std::time::SystemTime;
 
@@ -8,8 +9,6 @@ use http::{HeaderMap, HeaderName, header};
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 use sha2::{Digest, Sha256};
 
-/// Longest webhook id used verbatim in `Nats-Msg-Id`; longer ids are hashed.
-pub const MAX_READABLE_ID: usize = 200;
 /// At most this many request headers are kept in the Envelope.
 pub const MAX_KEPT_HEADERS: usize = 64;
 
@@ -21,22 +20,6 @@ pub fn content_id(source: &str, body: &[u8]) -> String {
     hasher.update([0]);
     hasher.update(body);
     format!("sha256:{}", hex::encode(hasher.finalize()))
-}
-
-/// `Nats-Msg-Id` = `<source>:<id>`, with the id kept readable when it is
-/// short printable ASCII and hashed (`sha256:<hex>`) otherwise, so that
-/// any provider id is a valid, bounded header value.
-pub fn dedup_id(source: &str, id: &str) -> String {
-    let readable =
-        !id.is_empty() && id.len() <= MAX_READABLE_ID && id.bytes().all(|b| b.is_ascii_graphic());
-    if readable {
-        format!("{source}:{id}")
-    } else {
-        format!(
-            "{source}:sha256:{}",
-            hex::encode(Sha256::digest(id.as_bytes()))
-        )
-    }
 }
 
 /// Headers never copied into the Envelope: transport-level or credentials.
@@ -197,17 +180,6 @@ fn put_str(tag: u32, value: &str, buffer: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dedup_ids_stay_readable_unless_unsafe() {
-        assert_eq!(dedup_id("github", "1:abc-def"), "github:1:abc-def");
-        let long = "x".repeat(MAX_READABLE_ID + 1);
-        for unsafe_id in [long.as_str(), "a b", "a\r\nNats-Msg-Id: x", "ümlaut", ""] {
-            let id = dedup_id("s", unsafe_id);
-            assert!(id.starts_with("s:sha256:"), "{unsafe_id:?} → {id}");
-            assert_eq!(id.len(), "s:sha256:".len() + 64);
-        }
-    }
 
     #[test]
     fn body_first_payload_decodes_like_the_envelope_built() {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
+use hookline_platform::contract::WebhookKey;
 use hookline_proto::Message;
 use hookline_signature::Outcome;
 use http_body_util::BodyExt;
@@ -215,7 +216,8 @@ async fn accept(
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| envelope::content_id(&source.name, body));
     tracing::Span::current().record("webhook_id", id.as_str());
-    let dedup_id = envelope::dedup_id(&source.name, &id);
+    // Source names are validated when the config loads, so this holds.
+    let key = WebhookKey::new(&source.name, &id).map_err(|_| IngestError::UnknownSource)?;
     let event = verified.event;
     let subject = format!(
         "{}{}",
@@ -265,7 +267,7 @@ async fn accept(
         .publisher
         .publish(Outgoing {
             subject,
-            dedup_id: &dedup_id,
+            dedup_id: key.message_id(),
             source: &source.name,
             event: &event_name,
             payload,

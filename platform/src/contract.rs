@@ -1,5 +1,15 @@
 //! The names the design fixes between the parts: subjects, NATS headers,
-//! and the sanitising that keeps hostile event names from changing routing.
+//! the sanitising that keeps hostile event names from changing routing, and
+//! [`WebhookKey`], the one rule for every webhook key (`Nats-Msg-Id`, KV
+//! key, `Idempotency-Key`).
+
+mod key;
+
+pub use key::{
+    HASHED_ID_PREFIX, InvalidSource, MAX_MESSAGE_ID_LEN, MAX_READABLE_ID, MAX_RECORD_KEY_LEN,
+    WebhookKey, bounded_id, dead_letter_message_id, original_of_dead_letter, redrive_message_id,
+    replay_message_id,
+};
 
 /// Subject prefix of the `WEBHOOKS` stream: `webhooks.<source>.<event>`.
 pub const SUBJECT_PREFIX: &str = "webhooks";

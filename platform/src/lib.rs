@@ -11,6 +11,7 @@
 //!   the `WEBHOOKS` and `WEBHOOKS_DLQ` streams.
 //! - [`contract`]: subjects and header names fixed by the design, and the
 //!   sanitising of subject tokens.
+//! - [`error`]: an error and its causes on one line, each cause once.
 //! - [`telemetry`]: tracing subscriber and Prometheus recorder (binaries only).
 //! - [`shutdown`]: a cancellation token cancelled by SIGINT/SIGTERM.
 //! - [`runtime`]: the tokio runtime sized by a binary's `worker_threads`.
@@ -18,6 +19,7 @@
 pub mod command_line;
 pub mod config;
 pub mod contract;
+pub mod error;
 pub mod nats;
 pub mod runtime;
 pub mod secret;

@@ -2,12 +2,18 @@
 //! the event-name → subject-token sanitiser (attacker-controlled), byte
 //! sizes and durations, and configuration loading from random TOML files
 //! and random `HOOKLINE_*` environment overrides. None may panic; the
-//! sanitiser must always yield exactly one valid subject token.
+//! sanitiser must always yield exactly one valid subject token, and any
+//! provider id (attacker-influenced: ids come from headers and bodies) a
+//! bounded `WebhookKey`.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use hookline_platform::config::{self, ByteSize};
-use hookline_platform::contract::{MAX_TOKEN_LEN, UNKNOWN_EVENT, subject_token, webhook_subject};
+use hookline_platform::contract::{
+    HASHED_ID_PREFIX, MAX_MESSAGE_ID_LEN, MAX_READABLE_ID, MAX_RECORD_KEY_LEN, MAX_TOKEN_LEN,
+    UNKNOWN_EVENT, WebhookKey, subject_token, webhook_subject,
+};
 use hookline_platform::nats::NatsConfig;
 use hookline_platform::streams::StreamConfig;
 use hookline_platform::telemetry::TelemetryConfig;
@@ -228,5 +234,77 @@ proptest! {
         }
         // And with no file at all.
         let _ = config::load::<Platform>(None, env);
+    }
+}
+
+fn provider_id() -> impl Strategy<Value = String> {
+    let fragment = prop::sample::select(vec![
+        "1:",
+        "abc-def",
+        "\r\n",
+        "Nats-Msg-Id: x",
+        " ",
+        "\t",
+        "\0",
+        "é",
+        "😀",
+        ":",
+        "evt_1",
+        "\u{7f}",
+        "~",
+        "sha256:",
+        "=",
+    ]);
+    prop_oneof![
+        any::<String>(),
+        "[!-~]{0,260}",
+        "[!-~=~]{3000,4100}",
+        prop::collection::vec(fragment, 0..60).prop_map(|p| p.concat()),
+    ]
+}
+
+fn source_name() -> impl Strategy<Value = String> {
+    "[a-z0-9_-]{1,64}"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn webhook_keys_are_bounded_valid_header_values(source in source_name(), id in provider_id()) {
+        let key = WebhookKey::new(&source, &id).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let value = key.message_id();
+        // A NATS header value must not contain CR or LF (async-nats panics
+        // on them in `From<&str>`); ours is printable ASCII throughout.
+        prop_assert!(value.parse::<async_nats::HeaderValue>().is_ok(), "{value:?}");
+        prop_assert!(value.bytes().all(|b| b.is_ascii_graphic()), "{value:?}");
+        prop_assert!(value.len() <= MAX_MESSAGE_ID_LEN, "{} bytes", value.len());
+        prop_assert_eq!(key.idempotency_key(), value);
+        let record = key.record_key("group-with-64-bytes-------------------------------------------x");
+        prop_assert!(record.len() <= MAX_RECORD_KEY_LEN, "{} bytes", record.len());
+        prop_assert!(record.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-=".contains(&b)), "{record}");
+        prop_assert_eq!(key.source(), source.as_str());
+        // Readable ids are kept verbatim so operators can search for them.
+        let readable = !id.is_empty() && id.len() <= MAX_READABLE_ID && !id.starts_with('~')
+            && id.bytes().all(|b| b.is_ascii_graphic());
+        if readable {
+            prop_assert_eq!(key.id(), id.as_str());
+        } else {
+            prop_assert!(key.id().starts_with(HASHED_ID_PREFIX) && key.id().len() == 72, "{}", key.id());
+        }
+        prop_assert_eq!(WebhookKey::new(&source, &id).ok(), Some(key.clone()), "not deterministic");
+        // A readable id spelling this key's id is another webhook.
+        if key.is_hashed() {
+            prop_assert_ne!(WebhookKey::new(&source, key.id()).ok(), Some(key));
+        }
+    }
+
+    #[test]
+    fn distinct_ids_stay_distinct(source in source_name(), ids in prop::collection::hash_set(provider_id(), 2..20)) {
+        let mapped: HashSet<WebhookKey> = ids
+            .iter()
+            .filter_map(|id| WebhookKey::new(&source, id).ok())
+            .collect();
+        prop_assert_eq!(mapped.len(), ids.len());
     }
 }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use hookline_platform::contract::{
     DLQ_SUBJECT_PREFIX, HEADER_DLQ_ATTEMPTS, HEADER_DLQ_GROUP, HEADER_DLQ_REASON,
     HEADER_DLQ_STREAM_SEQ, HEADER_EVENT, HEADER_SOURCE, SUBJECT_PREFIX, UNKNOWN_EVENT,
+    dead_letter_message_id, original_of_dead_letter, redrive_message_id,
 };
 
 /// Longest reason kept in the header.
@@ -36,14 +37,6 @@ pub fn dlq_subject(group: &str, original_subject: &str) -> String {
             format!("{DLQ_SUBJECT_PREFIX}.{group}.{rest}.{UNKNOWN_EVENT}")
         }
         _ => format!("{DLQ_SUBJECT_PREFIX}.{group}.{UNKNOWN_EVENT}.{UNKNOWN_EVENT}"),
-    }
-}
-
-/// The `Nats-Msg-Id` of a dead letter.
-pub fn dlq_message_id(group: &str, original_msg_id: Option<&str>, stream_sequence: u64) -> String {
-    match original_msg_id {
-        Some(id) if !id.is_empty() => format!("{group}:{id}"),
-        _ => format!("{group}:seq-{stream_sequence}"),
     }
 }
 
@@ -68,7 +61,7 @@ impl DeadLetter<'_> {
         };
         let original_id = header(NATS_MESSAGE_ID.as_ref());
         let mut message = PublishMessage::build()
-            .message_id(dlq_message_id(
+            .message_id(dead_letter_message_id(
                 self.group,
                 original_id.as_deref(),
                 self.stream_sequence,
@@ -134,15 +127,12 @@ pub async fn redrive(
         })?;
     let header = |name: &str| letter.headers.get(name).map(|v| v.as_str().to_owned());
     let group = header(HEADER_DLQ_GROUP).unwrap_or_default();
-    let original_id = header(NATS_MESSAGE_ID.as_ref())
-        .map(|id| {
-            id.strip_prefix(&format!("{group}:"))
-                .map(str::to_owned)
-                .unwrap_or(id)
-        })
-        .unwrap_or_else(|| format!("dlq-{sequence}"));
+    let original_id = header(NATS_MESSAGE_ID.as_ref()).map_or_else(
+        || format!("dlq-{sequence}"),
+        |id| original_of_dead_letter(&group, &id).to_owned(),
+    );
     let mut message = PublishMessage::build()
-        .message_id(format!("{original_id}:redrive:{sequence}"))
+        .message_id(redrive_message_id(&original_id, sequence))
         .header(HEADER_REDRIVEN_FROM, format!("{dlq_stream}:{sequence}"));
     for name in [HEADER_SOURCE, HEADER_EVENT] {
         if let Some(value) = header(name) {
@@ -194,15 +184,6 @@ mod tests {
             dlq_subject("billing", "webhooks.a.b.c"),
             "dlq.billing.a.b.c"
         );
-    }
-
-    #[test]
-    fn message_ids_are_scoped_by_group() {
-        assert_eq!(
-            dlq_message_id("billing", Some("stripe:evt_1"), 9),
-            "billing:stripe:evt_1"
-        );
-        assert_eq!(dlq_message_id("billing", None, 9), "billing:seq-9");
     }
 
     #[test]

@@ -49,7 +49,9 @@ pub struct Delivery {
     pub attempt: u32,
     /// `max_deliver`: a failure on this attempt dead-letters the webhook.
     pub max_attempts: u32,
-    /// `<source>:<webhook id>`: the dedup key, forwarded as `Idempotency-Key`.
+    /// The webhook's key ([`WebhookKey`](hookline_platform::contract::WebhookKey)):
+    /// `<source>:<id>`, the id hashed when long or unsafe; the `Nats-Msg-Id`,
+    /// forwarded as `Idempotency-Key`.
     pub idempotency_key: String,
 }
 
@@ -74,7 +76,9 @@ impl Webhook {
         &self.envelope.body
     }
 
-    /// `<source>:<webhook id>`, stable across redeliveries and provider retries.
+    /// `<source>:<id>` (the id hashed when long or unsafe, see
+    /// [`WebhookKey`](hookline_platform::contract::WebhookKey)), stable across
+    /// redeliveries and provider retries.
     pub fn idempotency_key(&self) -> &str {
         &self.delivery.idempotency_key
     }

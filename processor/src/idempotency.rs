@@ -2,11 +2,13 @@
 //! says whether the webhook is being handled (`claimed`, with a lease),
 //! waiting for its next attempt (`retrying`) or `done`.
 //!
-//! Keys are `<group>.<encoded id>`, where the id is `<source>:<provider id>`
-//! with every byte outside `[A-Za-z0-9_-]` written as `=XX` (upper-case hex):
-//! `stripe:evt_1` → `billing.stripe=3Aevt_1`. The encoding is reversible
-//! ([`decode_id`]) and always a valid KV key, whatever the provider sends.
-//!
+//! Keys are [`WebhookKey::record_key`](hookline_platform::contract::WebhookKey::record_key):
+//! `<group>.<encoded Nats-Msg-Id>`, every byte outside `[A-Za-z0-9_-]`
+//! written as `=XX` (`stripe:evt_1` in group `billing` →
+//! `billing.stripe=3Aevt_1`). The key is built from the bounded webhook key
+//! (long or unsafe provider ids hashed), so it is always a valid KV key of
+//! bounded length, whatever the provider sends.
+
 //! Values are small JSON objects (`{"state":"claimed","seq":7,"attempt":2,
 //! "owner":"…"}`). Time comes from the server: a record's age is measured
 //! from the server timestamp of its latest revision, so instances never
@@ -24,49 +26,6 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::Backoff;
-
-/// The KV key of webhook `dedup_id` (`<source>:<id>`) in `group`.
-pub fn record_key(group: &str, dedup_id: &str) -> String {
-    format!("{group}.{}", encode_id(dedup_id))
-}
-
-/// Encodes any text as a KV key token: `[A-Za-z0-9_-]` kept, every other
-/// byte as `=XX`. Never empty (an empty id becomes `=`).
-pub fn encode_id(id: &str) -> String {
-    if id.is_empty() {
-        return "=".to_owned();
-    }
-    let mut out = String::with_capacity(id.len());
-    for byte in id.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("={byte:02X}"));
-        }
-    }
-    out
-}
-
-/// Reverses [`encode_id`]; `None` for text it cannot have produced.
-pub fn decode_id(encoded: &str) -> Option<String> {
-    if encoded == "=" {
-        return Some(String::new());
-    }
-    let bytes = encoded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' {
-            let hex = encoded.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
 
 /// The state of one webhook in one group: the JSON value of its KV record
 /// (`{"state":"done","seq":7,"attempt":1}`). Public so that tools (e.g.
@@ -230,6 +189,8 @@ impl std::fmt::Display for WriteError {
     }
 }
 
+impl std::error::Error for WriteError {}
+
 /// The idempotency bucket.
 #[derive(Clone)]
 pub(crate) struct Store {
@@ -329,39 +290,6 @@ impl Store {
 mod tests {
     use super::*;
     use crate::config::BackoffConfig;
-
-    #[test]
-    fn any_id_becomes_a_valid_reversible_key() {
-        let ids = [
-            "stripe:evt_1",
-            "github:12345:7b1c-…",
-            "a.b.c",
-            "*>",
-            " spaces and\nnewlines ",
-            "",
-            "ümlaut/€",
-            "=3A",
-            "sha256:0123abcdef",
-        ];
-        for id in ids {
-            let key = record_key("billing", id);
-            assert!(
-                key.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-/_=.".contains(&b)),
-                "{key}"
-            );
-            assert!(!key.ends_with('.') && !key.contains(".."), "{key}");
-            let encoded = key.strip_prefix("billing.").unwrap();
-            assert!(!encoded.contains('.'), "{key}");
-            assert_eq!(decode_id(encoded).as_deref(), Some(id), "{key}");
-        }
-        assert_eq!(
-            record_key("billing", "stripe:evt_1"),
-            "billing.stripe=3Aevt_1"
-        );
-        assert_eq!(decode_id("=ZZ"), None);
-        assert_eq!(decode_id("abc="), None);
-    }
 
     fn backoff() -> Backoff {
         Backoff::new(BackoffConfig {

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream::{self, AckKind};
 use futures::FutureExt as _;
-use hookline_platform::contract::original_subject;
+use hookline_platform::contract::{WebhookKey, original_subject};
+use hookline_platform::error::chain;
 use hookline_proto::{DecodeError, Envelope, Message as _};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -131,8 +132,15 @@ impl<H: Handler> Delivered<'_, H> {
                 return;
             }
         };
-        let dedup_id = format!("{}:{}", envelope.source, envelope.id);
-        let key = idempotency::record_key(&config.group, &dedup_id);
+        let webhook_key = match WebhookKey::new(&envelope.source, &envelope.id) {
+            Ok(key) => key,
+            Err(error) => {
+                let reason = format!("envelope source: {error}");
+                self.dead_letter(&reason, None).await;
+                return;
+            }
+        };
+        let key = webhook_key.record_key(&config.group);
 
         // A redelivery of a webhook this instance is still settling waits
         // for that worker rather than taking its lapsed claim over.
@@ -152,7 +160,7 @@ impl<H: Handler> Delivered<'_, H> {
                 stream_sequence: self.seq,
                 attempt: self.attempt,
                 max_attempts: config.max_deliver,
-                idempotency_key: dedup_id,
+                idempotency_key: webhook_key.idempotency_key().to_owned(),
             },
         };
         self.ctx.metrics.in_flight(1.0);
@@ -200,8 +208,8 @@ impl<H: Handler> Delivered<'_, H> {
                 Ok(revision) => return Some((revision, 1)),
                 Err(WriteError::Conflict) => {}
                 Err(error) => {
-                    tracing::warn!(%error, "cannot claim the webhook; retrying later");
-                    self.nak_later().await;
+                    self.store_unusable("cannot claim the webhook", chain(&error))
+                        .await;
                     return None;
                 }
             }
@@ -210,8 +218,8 @@ impl<H: Handler> Delivered<'_, H> {
             let current = match ctx.store.read(key).await {
                 Ok(current) => current,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot read the idempotency record; retrying later");
-                    self.nak_later().await;
+                    self.store_unusable("cannot read the idempotency record", chain(&error))
+                        .await;
                     return None;
                 }
             };
@@ -246,8 +254,8 @@ impl<H: Handler> Delivered<'_, H> {
                     Ok(revision) => return Some((revision, runs)),
                     Err(WriteError::Conflict) => continue,
                     Err(error) => {
-                        tracing::warn!(%error, "cannot claim the webhook; retrying later");
-                        self.nak_later().await;
+                        self.store_unusable("cannot claim the webhook", chain(&error))
+                            .await;
                         return None;
                     }
                 },
@@ -518,6 +526,23 @@ impl<H: Handler> Delivered<'_, H> {
         }
         tracing::error!(%reason, "dead-letter stream unreachable; the message will be redelivered");
         self.nak_later().await;
+    }
+
+    /// The idempotency store failed for this delivery: retried later with
+    /// backoff, or, on the last attempt, dead-lettered with that failure as
+    /// the reason (not as a delivery that timed out).
+    async fn store_unusable(&self, what: &str, error: String) {
+        let max_deliver = self.ctx.config.max_deliver;
+        if self.attempt >= max_deliver {
+            let reason = format!(
+                "attempt {} of {max_deliver}: {what} in the idempotency store: {error}",
+                self.attempt
+            );
+            self.dead_letter(&reason, None).await;
+        } else {
+            tracing::warn!(%error, "{what}; retrying later");
+            self.nak_later().await;
+        }
     }
 
     /// Nak with the backoff delay of this attempt (infrastructure trouble).

@@ -185,7 +185,7 @@ async fn a_handler_that_succeeds_while_nats_is_away_runs_once() -> anyhow::Resul
     // (before the fix the record stayed `claimed`, so the redelivery ran
     // again: chaos scenario 3 saw exactly that).
     let webhook = TestWebhook::new("shop", "orders/create", "order-1", "{}");
-    let key = hookline_processor::idempotency::record_key("once", &webhook.msg_id());
+    let key = webhook.key().record_key("once");
     let js = async_nats::jetstream::new(nats.client().await?);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let record = loop {

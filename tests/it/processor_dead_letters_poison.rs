@@ -10,10 +10,9 @@ use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream::message::StreamMessage;
 use hookline_platform::contract::{
     HEADER_DLQ_ATTEMPTS, HEADER_DLQ_GROUP, HEADER_DLQ_REASON, HEADER_DLQ_STREAM_SEQ, HEADER_EVENT,
-    HEADER_SOURCE,
+    HEADER_SOURCE, WebhookKey,
 };
 use hookline_processor::Outcome;
-use hookline_processor::idempotency::record_key;
 use hookline_tests::publish::{TestWebhook, publish, publish_raw};
 use support::{Action, Env, Scripted, processor, spawn};
 
@@ -59,7 +58,11 @@ async fn a_permanent_failure_is_dead_lettered_at_once() -> anyhow::Result<()> {
     assert_eq!(handler.calls().len(), 1, "terminated, never redelivered");
     // The record is gone, so a later provider retry or a re-drive starts fresh.
     let kv = env.js.get_key_value("hookline_idempotency").await?;
-    assert_eq!(kv.get(record_key("billing", "stripe:evt_1")).await?, None);
+    assert_eq!(
+        kv.get(WebhookKey::new("stripe", "evt_1")?.record_key("billing"))
+            .await?,
+        None
+    );
     running.stop().await
 }
 

@@ -10,7 +10,7 @@ use anyhow::Context;
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, publish::PublishAck};
-use hookline_platform::contract::{HEADER_EVENT, HEADER_SOURCE, webhook_subject};
+use hookline_platform::contract::{HEADER_EVENT, HEADER_SOURCE, WebhookKey, webhook_subject};
 use hookline_proto::{Envelope, Header, Message as _, Timestamp};
 
 /// A webhook to publish.
@@ -48,9 +48,19 @@ impl TestWebhook {
         webhook_subject(&self.source, Some(&self.event))
     }
 
-    /// `<source>:<id>`: the `Nats-Msg-Id`, and the processor's idempotency key.
+    /// The webhook's key: its `Nats-Msg-Id` (`<source>:<id>`, the id hashed
+    /// when long or unsafe), the processor's idempotency key.
+    ///
+    /// # Panics
+    /// The source is not a valid source name (a test's mistake).
+    pub fn key(&self) -> WebhookKey {
+        #[allow(clippy::expect_used)]
+        WebhookKey::new(&self.source, &self.id).expect("a test webhook's source is a valid name")
+    }
+
+    /// The `Nats-Msg-Id`, and the processor's idempotency key.
     pub fn msg_id(&self) -> String {
-        format!("{}:{}", self.source, self.id)
+        self.key().message_id().to_owned()
     }
 
     /// The Envelope ingest would build.
