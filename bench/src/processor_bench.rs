@@ -42,7 +42,7 @@ pub(crate) async fn run(options: &Options, sync: Sync) -> anyhow::Result<Process
         duplicate_window: Duration::from_secs(120),
         ..StreamConfig::default()
     };
-    stream_config.ensure(&js).await?;
+    stream_config.declare(&js).await?;
     let stream = js.get_stream(&stream_config.name).await?;
     let work = tempfile::Builder::new()
         .prefix("hookline-bench-processor-")

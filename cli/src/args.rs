@@ -18,6 +18,7 @@ Examples:
   hookline replay --group billing --source stripe --since 2h --rate 20
   hookline trace 'evt_1Nx…' --source stripe       # where is this webhook?
   hookline providers                              # the 54 provider presets and where their secrets are
+  hookline streams apply --dry-run                # how the streams differ from [stream]
 
 Configuration: --config FILE or HOOKLINE_CONFIG names the TOML file the other binaries read;
 every key can be overridden with HOOKLINE_<SECTION>_<KEY> (e.g. HOOKLINE_NATS_URL). Secrets
@@ -73,6 +74,9 @@ pub enum Command {
     /// Sources: open a window to capture a secret handed over in a provider's handshake.
     #[command(subcommand)]
     Sources(SourcesCommand),
+    /// The streams: compare them with [stream] and apply the differences, showing what they delete.
+    #[command(subcommand)]
+    Streams(StreamsCommand),
 }
 
 /// `hookline sources …`.
@@ -340,3 +344,34 @@ pub struct TraceArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// `hookline streams …`.
+#[derive(Debug, Subcommand)]
+pub enum StreamsCommand {
+    /// Create missing streams and change existing ones to match [stream], after showing each
+    /// difference and what it deletes (asks for confirmation unless --yes).
+    #[command(after_help = STREAMS_APPLY_HELP)]
+    Apply {
+        /// Do not ask.
+        #[arg(long, short)]
+        yes: bool,
+        /// Only print the differences and what applying them would do.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+const STREAMS_APPLY_HELP: &str = "\
+hookline-ingest creates a stream that does not exist; no binary ever changes an existing one (a
+difference is logged as a warning and counted in hookline_stream_config_drift). This command is
+the one way to change them: it prints each setting that differs from [stream] and what applying
+it does (a lower max_age, max_bytes or max_msgs DELETES the stored messages beyond the new limit,
+with their number; fewer replicas lower durability), then asks. Storage and retention cannot be
+changed in place.
+
+Examples:
+  hookline streams apply --dry-run
+  HOOKLINE_STREAM_MAX_AGE=30d hookline streams apply --yes";

@@ -1,7 +1,6 @@
 //! `hookline dlq list|show|replay|purge`: dead letters in `WEBHOOKS_DLQ`,
 //! chosen by sequence and filters (group, source, event, time).
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::time::SystemTime;
 
 use async_nats::header::NATS_MESSAGE_ID;
@@ -17,6 +16,7 @@ use hookline_proto::{Envelope, Message as _};
 use serde_json::{Value, json};
 
 use crate::args::{DlqCommand, Selection};
+use crate::confirm::confirm;
 use crate::error::{Error, Result};
 use crate::jetstream::open_stream;
 use crate::settings::Settings;
@@ -517,7 +517,15 @@ async fn purge(dlq: &Stream, letters: &[Letter], yes: bool) -> Result<()> {
         println!("no dead letters to purge");
         return Ok(());
     }
-    if !yes && !confirm(letters.len())? {
+    if !yes
+        && !confirm(
+            &format!(
+                "Delete {} dead letters for good? They cannot be re-driven afterwards. [y/N] ",
+                letters.len()
+            ),
+            "pass --yes to purge without asking",
+        )?
+    {
         return Err(Error::Failed(
             "purge cancelled; nothing was deleted".to_owned(),
         ));
@@ -537,27 +545,4 @@ async fn purge(dlq: &Stream, letters: &[Letter], yes: bool) -> Result<()> {
     }
     println!("purged {deleted} dead letters");
     Ok(())
-}
-
-/// Asks on the terminal (or reads a line from standard input).
-fn confirm(count: usize) -> Result<bool> {
-    let stdin = std::io::stdin();
-    let mut stderr = std::io::stderr();
-    let _ = write!(
-        stderr,
-        "Delete {count} dead letters for good? They cannot be re-driven afterwards. [y/N] "
-    );
-    let _ = stderr.flush();
-    let mut answer = String::new();
-    let read = stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::caused("cannot read the answer", e))?;
-    if read == 0 && !stdin.is_terminal() {
-        let _ = writeln!(stderr);
-        return Err(Error::Usage(
-            "no answer on standard input: pass --yes to purge without asking".to_owned(),
-        ));
-    }
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }

@@ -15,11 +15,13 @@
 //! | `dlq list/show/replay/purge` | [`dlq`] | dead letters by sequence, group, source, event, time |
 //! | `replay` | [`replay`] | a source's history re-delivered to one group on `replay.<group>.…` |
 //! | `trace` | [`trace`] | a webhook's messages and its state in every group |
+//! | `streams apply` | [`streams`] | the one way to change the streams: shows each difference from `[stream]` and what it deletes, then applies |
 //!
 //! [`run`] dispatches a parsed [`args::Cli`]; `main.rs` only parses, calls
 //! it and turns the result into the exit code.
 
 pub mod args;
+pub mod confirm;
 pub mod dlq;
 pub mod error;
 pub mod jetstream;
@@ -31,6 +33,7 @@ pub mod send;
 pub mod settings;
 pub mod sources;
 pub mod status;
+pub mod streams;
 pub mod table;
 pub mod trace;
 pub mod up;
@@ -60,5 +63,6 @@ pub async fn run(cli: Cli, env: &[(String, String)]) -> Result<()> {
         Command::Trace(args) => trace::run(&settings, args).await,
         Command::Providers(args) => providers::run(args),
         Command::Sources(command) => sources::run(&settings, command).await,
+        Command::Streams(command) => streams::run(&settings, command).await,
     }
 }

@@ -54,7 +54,7 @@ fn run(settings: IngestSettings) -> anyhow::Result<()> {
 async fn serve_until_shutdown(settings: IngestSettings) -> anyhow::Result<()> {
     telemetry::init_tracing(settings.telemetry.log_format);
     let metrics = telemetry::install_metrics()?;
-    let state = AppState::connect(&settings, Some(metrics)).await?;
+    // Ports first: an ingest that cannot listen must not touch NATS.
     let listener = tokio::net::TcpListener::bind(settings.ingest.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.ingest.listen))?;
@@ -66,6 +66,7 @@ async fn serve_until_shutdown(settings: IngestSettings) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let state = AppState::connect(&settings, Some(metrics)).await?;
     tracing::info!(
         listen = %listener.local_addr()?,
         metrics = ?admin.as_ref().and_then(|l| l.local_addr().ok()),

@@ -46,7 +46,8 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// Validates the settings, resolves sources, connects to NATS and
-    /// declares the streams. `metrics` renders `/metrics` (the binary
+    /// declares the streams: creates a missing one, only checks an existing
+    /// one (`StreamConfig::declare`; call it once the listeners are bound). `metrics` renders `/metrics` (the binary
     /// installs the global recorder; `None` answers 404 there).
     ///
     /// # Errors
@@ -59,7 +60,7 @@ impl AppState {
         let sources = Sources::build(settings)?;
         let client = hookline_platform::nats::connect(&settings.nats, "hookline-ingest").await?;
         let publisher = Publisher::new(client, settings.ingest.publish_timeout);
-        settings.stream.ensure(publisher.jetstream()).await?;
+        settings.stream.declare(publisher.jetstream()).await?;
         for name in sources.names() {
             if let Some(source) = sources.get(name) {
                 tracing::info!(source = %source.describe(), "source configured");

@@ -44,7 +44,6 @@ async fn main() -> anyhow::Result<()> {
     let config: Config = config::load(path.as_deref(), std::env::vars())?;
     let client = nats::connect(&config.nats, "ledger-processor").await?;
     let js = async_nats::jetstream::new(client.clone());
-    config.stream.ensure(&js).await?;
     let handler = Arc::new(Ledger {
         http: reqwest::Client::new(),
     });

@@ -12,8 +12,11 @@ pub enum Error {
     /// A configuration value breaks a rule; the message names the key.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// The streams cannot be checked (invalid `[stream]` settings, NATS trouble).
+    #[error(transparent)]
+    Streams(#[from] hookline_platform::streams::StreamError),
     /// A stream the processor needs does not exist or cannot be read.
-    #[error("stream {name} is not available (declare it first, e.g. with StreamConfig::ensure)")]
+    #[error("stream {name} is not available")]
     Stream {
         /// The stream.
         name: String,

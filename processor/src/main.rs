@@ -101,7 +101,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let js = jetstream::ContextBuilder::new()
         .timeout(config.nats.request_timeout)
         .build(client.clone());
-    config.stream.ensure(&js).await?;
 
     let shutdown = shutdown::on_signal();
     let admin = tokio::spawn(admin::serve(

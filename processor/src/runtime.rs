@@ -12,6 +12,7 @@ use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{self, AckKind};
 use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use hookline_platform::contract::DLQ_SUBJECT_PREFIX;
+use hookline_platform::streams::StreamError;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,12 +32,16 @@ const MAX_MISSED_HEARTBEATS: u32 = 3;
 const REOPEN_PAUSE: Duration = Duration::from_millis(250);
 /// The longest pause between reopening attempts.
 const MAX_REOPEN_PAUSE: Duration = Duration::from_secs(5);
+/// How often a missing stream is looked for again at start-up.
+const STREAM_POLL: Duration = Duration::from_millis(500);
 
 /// Runs one processor instance of `config.processor.group` until `shutdown`
 /// is cancelled, then drains: it stops pulling, naks the messages it had
 /// pulled but not started, lets running handlers finish (up to
-/// `drain_timeout`), and flushes the connection. Both streams must exist
-/// (the binary declares them with `StreamConfig::ensure`).
+/// `drain_timeout`), and flushes the connection. It waits for both streams
+/// to exist (ingest creates them) and never changes them: a stream that
+/// differs from `config.stream` is a warning and the
+/// `hookline_stream_config_drift` gauge (see `StreamConfig::check`).
 ///
 /// # Errors
 /// Invalid configuration, a missing stream, or a consumer or bucket the
@@ -49,6 +54,9 @@ pub async fn run<H: Handler>(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     config.validate()?;
+    if !wait_for_streams(&js, &config, &shutdown).await? {
+        return Ok(());
+    }
     let stream = get_stream(&js, &config.stream.name).await?;
     let dlq = get_stream(&js, &config.stream.dlq_name).await?;
     let processor = config.processor;
@@ -96,6 +104,34 @@ pub async fn run<H: Handler>(
     }
     tracing::info!(group = %ctx.config.group, "processor stopped");
     Ok(())
+}
+
+/// Waits until both streams exist (ingest creates them at start-up, and
+/// may start after this instance), checking them against the config: a
+/// difference is a warning and a metric, never a change. `false` when
+/// shutdown came first.
+async fn wait_for_streams(
+    js: &jetstream::Context,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<bool, Error> {
+    let mut waiting = false;
+    loop {
+        match config.stream.check(js).await {
+            Ok(()) => return Ok(true),
+            Err(error @ StreamError::Missing { .. }) => {
+                if !waiting {
+                    tracing::warn!(%error, "waiting for the stream");
+                    waiting = true;
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(false),
+            () = tokio::time::sleep(STREAM_POLL) => {}
+        }
+    }
 }
 
 async fn get_stream(js: &jetstream::Context, name: &str) -> Result<Stream, Error> {

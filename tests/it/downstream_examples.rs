@@ -116,13 +116,21 @@ async fn the_rust_downstream_example_gets_its_sources_webhooks() -> anyhow::Resu
         "no stripe webhook: {stdout}"
     );
     let client = server.client().await?;
-    let info = async_nats::jetstream::new(client)
+    let mut stream = async_nats::jetstream::new(client)
         .get_stream("WEBHOOKS")
-        .await?
-        .consumer_info("analytics")
         .await?;
+    let info = stream.consumer_info("analytics").await?;
     assert_eq!(info.config.filter_subjects[0], "webhooks.github.>");
     assert_eq!(info.num_ack_pending, 0);
+    // team.toml has no [stream] section: its defaults (1 GiB) must not
+    // replace the pipeline's stream settings (64 MiB), nor drop a webhook.
+    let stream = stream.info().await?;
+    assert_eq!(
+        stream.config.max_bytes,
+        64 << 20,
+        "the example changed the stream"
+    );
+    assert_eq!(stream.state.messages, 3);
     Ok(())
 }
 

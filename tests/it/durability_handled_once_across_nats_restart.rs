@@ -124,7 +124,7 @@ async fn a_handler_that_succeeds_while_nats_is_away_runs_once() -> anyhow::Resul
         dlq_max_bytes: hookline_platform::config::ByteSize(16 << 20),
         ..StreamConfig::default()
     }
-    .ensure(&js)
+    .declare(&js)
     .await?;
 
     // The sink reports each call, and answers 200 only when released.

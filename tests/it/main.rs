@@ -47,4 +47,5 @@ mod security_fail_closed;
 mod security_nats_credentials;
 mod security_secrets_never_leak;
 mod stops_when_output_is_gone;
+mod streams_have_one_owner;
 mod topology;

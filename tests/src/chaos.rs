@@ -601,7 +601,7 @@ pub async fn declare_streams(
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match config.ensure(js).await {
+        match config.declare(js).await {
             Ok(()) => return Ok(()),
             Err(error) if Instant::now() < deadline => {
                 tracing_free_log(&format!("streams not declared yet: {error}"));

@@ -49,7 +49,7 @@ impl Env {
     pub async fn start_with(stream: StreamConfig) -> anyhow::Result<Self> {
         let server = NatsServer::start().await?;
         let js = jetstream::new(server.client().await?);
-        stream.ensure(&js).await?;
+        stream.declare(&js).await?;
         Ok(Self { server, js, stream })
     }
 

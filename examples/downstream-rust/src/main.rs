@@ -60,7 +60,6 @@ async fn main() -> anyhow::Result<()> {
     let config: Config = config::load(Some(&path), std::env::vars())?;
     let client = nats::connect(&config.nats, "downstream-rust").await?;
     let js = async_nats::jetstream::new(client.clone());
-    config.stream.ensure(&js).await?;
     let stop = shutdown::on_signal();
     let handler = Arc::new(Printer {
         handled: AtomicUsize::new(0),
