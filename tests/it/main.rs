@@ -29,6 +29,7 @@ mod ingest_dedups_deliveries;
 mod ingest_envelope_roundtrip;
 mod ingest_survives_nats_outage;
 mod ingest_verifies_vectors;
+mod keys_are_bounded;
 mod processor_backs_off_timeouts;
 mod processor_binary;
 mod processor_dead_letters_poison;
