@@ -63,7 +63,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("hookline-bench: {error:#}");
+            eprintln!(
+                "hookline-bench: {}",
+                hookline_platform::error::chain(error.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

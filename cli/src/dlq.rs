@@ -274,6 +274,13 @@ pub async fn select(dlq: &Stream, filter: &Filter, limit: Option<usize>) -> Resu
     let mut letters = Vec::new();
     if !filter.sequences.is_empty() {
         for &seq in &filter.sequences {
+            // Sequence 0 would ask the server for "the last message on an
+            // empty subject", answered "invalid subject".
+            if seq == 0 {
+                return Err(Error::NotFound(
+                    "no dead letter 0 (sequences start at 1)".to_owned(),
+                ));
+            }
             let message = match dlq.direct_get(seq).await {
                 Ok(message) => message,
                 Err(e) if e.kind() == DirectGetErrorKind::NotFound => {

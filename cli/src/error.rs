@@ -61,19 +61,10 @@ impl Error {
         }
     }
 
-    /// The message with every cause, on one line: `a: b: c`.
+    /// The message with every cause, on one line: `a: b: c`, each cause
+    /// once (some libraries print their source in their own message too).
     pub fn one_line(&self) -> String {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !text.ends_with(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
-        text.replace('\n', " ")
+        hookline_platform::error::chain(self)
     }
 
     /// The process exit code.

@@ -24,10 +24,12 @@ pub struct Sent {
     pub status: u16,
     /// The answer body (JSON when ingest answered JSON).
     pub answer: Value,
-    /// The webhook id sent.
-    pub id: String,
-    /// The event sent.
-    pub event: String,
+    /// The webhook id sent in the headers or the body, else as ingest
+    /// answered it; `None` when neither says (`--body` for a provider that
+    /// reads the id from the body, refused).
+    pub id: Option<String>,
+    /// The event, when it was sent in the headers or the body.
+    pub event: Option<String>,
 }
 
 /// Runs `hookline send`.
@@ -53,7 +55,10 @@ pub async fn run(settings: &Settings, args: &SendArgs) -> Result<()> {
         };
         println!(
             "POST {} ({} {}) → {} {answer}",
-            sent.url, sent.event, sent.id, sent.status
+            sent.url,
+            sent.event.as_deref().unwrap_or("-"),
+            sent.id.as_deref().unwrap_or("-"),
+            sent.status
         );
     }
     if (200..300).contains(&sent.status) {
@@ -164,9 +169,21 @@ pub async fn send(settings: &Settings, args: &SendArgs) -> Result<Sent> {
         .post(&url)
         .header("content-type", content_type)
         .body(signed.body.clone());
+    let mut sent_text = String::from_utf8_lossy(&signed.body).into_owned();
+    sent_text.push('\n');
+    sent_text.push_str(&signed.url);
     for (name, value) in signed.headers {
+        sent_text.push('\n');
+        sent_text.push_str(&value);
         request = request.header(name.as_str(), value);
     }
+    // With --body, providers that read the id or event from the body get
+    // the file's, not ours: report only what was actually sent.
+    // (GitHub's id `<hook>:<delivery>` travels as two headers.)
+    let was_sent = |text: &str| {
+        (!text.is_empty() && text.split(':').all(|part| sent_text.contains(part)))
+            .then(|| text.to_owned())
+    };
     let response = request.send().await.map_err(|e| {
         Error::caused(
             format!("cannot POST to {url} (is ingest running? `hookline up` starts it)"),
@@ -182,9 +199,9 @@ pub async fn send(settings: &Settings, args: &SendArgs) -> Result<Sent> {
     Ok(Sent {
         url,
         status,
+        id: was_sent(&sample.id).or_else(|| answer["id"].as_str().map(str::to_owned)),
+        event: was_sent(&sample.event),
         answer,
-        id: sample.id,
-        event: sample.event,
     })
 }
 

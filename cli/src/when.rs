@@ -1,6 +1,6 @@
 //! Times on the command line (`--since`, `--until`) and in output.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
 
@@ -17,9 +17,16 @@ pub fn parse_time(flag: &str, text: &str, now: SystemTime) -> Result<SystemTime>
         return Ok(at);
     }
     match humantime::parse_duration(text) {
+        // Before 1970 nothing was stored, and such times cannot be printed
+        // or sent to NATS (they used to panic further on).
         Ok(age) => now
             .checked_sub(age)
-            .ok_or_else(|| Error::Usage(format!("{flag} {text:?} is too far in the past"))),
+            .filter(|at| *at >= UNIX_EPOCH)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "{flag} {text:?} is too far in the past (before 1970); use a shorter age or a time"
+                ))
+            }),
         Err(_) => Err(Error::Usage(format!(
             "{flag} {text:?} is neither a time (2026-11-29T10:00:00Z) nor an age (2h, 30m, 7d)"
         ))),
@@ -114,6 +121,12 @@ mod tests {
         assert!(err.to_string().contains("--since"), "{err}");
         let err = Range::parse(Some("1h"), Some("2h"), now).unwrap_err();
         assert!(err.to_string().contains("bad time range"), "{err}");
+        // Issue 12 finding 7: ages past 1970 panicked (exit 101).
+        for age in ["300000y", "99999999999d", "57y"] {
+            let err = parse_time("--since", age, now).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{age}");
+            assert!(err.to_string().contains("too far in the past"), "{err}");
+        }
         let range = Range::parse(Some("2h"), Some("1h"), now).unwrap();
         assert!(range.contains(now - Duration::from_secs(5400)));
         assert!(!range.contains(now));

@@ -136,13 +136,8 @@ pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cause = self.0.source();
-        while let Some(error) = cause {
-            write!(f, ": {error}")?;
-            cause = error.source();
-        }
-        Ok(())
+        // async-nats errors print their source in their message too.
+        hookline_platform::error::Chain(self.0).fmt(f)
     }
 }
 
@@ -155,8 +150,8 @@ pub enum Error {
     /// A source could not be built.
     #[error("invalid source")]
     Source(#[from] crate::sources::SourceError),
-    /// NATS could not be reached.
-    #[error("cannot connect to NATS")]
+    /// NATS could not be reached (the cause says where and why).
+    #[error(transparent)]
     Connect(#[from] hookline_platform::nats::ConnectError),
     /// The streams could not be declared.
     #[error("cannot declare streams")]

@@ -30,11 +30,21 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let settings = match load(&args.config) {
         Ok(settings) => settings,
-        Err(error) => return command_line::fail_with(PROGRAM, EXIT_USAGE, format!("{error:#}")),
+        Err(error) => {
+            return command_line::fail_with(
+                PROGRAM,
+                EXIT_USAGE,
+                hookline_platform::error::chain(error.as_ref()),
+            );
+        }
     };
     match run(settings) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => command_line::fail_with(PROGRAM, EXIT_FAILURE, format!("{error:#}")),
+        Err(error) => command_line::fail_with(
+            PROGRAM,
+            EXIT_FAILURE,
+            hookline_platform::error::chain(error.as_ref()),
+        ),
     }
 }
 

@@ -25,15 +25,28 @@ impl fmt::Debug for Chain<'_> {
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = self.0.to_string();
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !cause_text.is_empty() && !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
+        let mut text = String::new();
+        let mut next: Option<&(dyn Error + 'static)> = Some(self.0);
+        while let Some(error) = next {
+            next = error.source();
+            let mut own = error.to_string();
+            // `kind: <source>`: keep the kind, the source follows.
+            if let Some(source) = next {
+                let suffix = format!(": {source}");
+                if own.len() > suffix.len() && own.ends_with(&suffix) {
+                    own.truncate(own.len() - suffix.len());
+                }
             }
-            source = cause.source();
+            // Shown already: verbatim, or its own last part ends the text
+            // (`authorization violation`, then `nats: authorization violation`).
+            let last_part = own.rsplit(": ").next().unwrap_or_default();
+            if own.is_empty() || text.contains(&own) || text.ends_with(last_part) {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&own);
         }
         f.write_str(&text.replace(['\n', '\r'], " "))
     }
@@ -63,5 +76,9 @@ mod tests {
             "cannot read the stream: request failed: leaf failure"
         );
         assert_eq!(chain(&Leaf), "leaf failure");
+        assert_eq!(
+            chain(&Outer(Echoing(Leaf))).matches("leaf failure").count(),
+            1
+        );
     }
 }

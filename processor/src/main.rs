@@ -42,7 +42,13 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let config = match load(&args.config) {
         Ok(config) => config,
-        Err(error) => return command_line::fail_with(PROGRAM, EXIT_USAGE, format!("{error:#}")),
+        Err(error) => {
+            return command_line::fail_with(
+                PROGRAM,
+                EXIT_USAGE,
+                hookline_platform::error::chain(error.as_ref()),
+            );
+        }
     };
     let threads = config.processor.worker_threads;
     let result = runtime::build(threads)
@@ -62,7 +68,11 @@ fn main() -> ExitCode {
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => command_line::fail_with(PROGRAM, EXIT_FAILURE, format!("{error:#}")),
+        Err(error) => command_line::fail_with(
+            PROGRAM,
+            EXIT_FAILURE,
+            hookline_platform::error::chain(error.as_ref()),
+        ),
     }
 }
 

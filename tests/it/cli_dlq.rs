@@ -164,6 +164,10 @@ async fn replay_re_drives_for_the_group_that_gave_up_and_removes_only_after_the_
         .hookline(&["dlq", "replay", "1", "42"])
         .await?
         .assert_code(3);
+    // Sequence 0 is not a dead letter either (it said "invalid subject").
+    let run = pipeline.hookline(&["dlq", "replay", "0"]).await?;
+    run.assert_code(3);
+    assert!(run.stderr.contains("no dead letter 0"), "{run:?}");
     assert_eq!(pipeline.count("WEBHOOKS").await?, 3);
     assert_eq!(pipeline.count("WEBHOOKS_DLQ").await?, 3);
 

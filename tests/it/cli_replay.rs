@@ -138,6 +138,20 @@ async fn replays_reach_only_the_named_group() -> anyhow::Result<()> {
         ])
         .await?
         .assert_code(2);
+    // Before 1970: refused clearly (it panicked, exit 101).
+    let run = pipeline
+        .hookline(&[
+            "replay",
+            "--group",
+            "local",
+            "--source",
+            "github",
+            "--since",
+            "99999999999d",
+        ])
+        .await?;
+    run.assert_code(2);
+    assert!(run.stderr.contains("too far in the past"), "{run:?}");
     pipeline
         .hookline(&["replay", "--group", "local", "--source", "github"])
         .await?

@@ -106,6 +106,26 @@ async fn a_given_body_is_sent_byte_for_byte() -> anyhow::Result<()> {
     .await?;
     run.assert_code(0);
     assert_eq!(run.json()?["status"], 200);
+
+    // Stripe reads the id from the body: the file's id is reported, not a
+    // sample's (issue 12 finding 8).
+    let stripe = pipeline.dir.path().join("event.json");
+    std::fs::write(&stripe, r#"{"id":"evt_from_file","type":"invoice.paid"}"#)?;
+    let stripe = stripe.to_string_lossy().into_owned();
+    let run = pipeline
+        .hookline(&["send", "stripe", "--body", &stripe])
+        .await?;
+    run.assert_code(0);
+    assert!(run.stdout.contains("evt_from_file"), "{run:#?}");
+    assert_eq!(
+        run.stdout.matches("evt_").count(),
+        run.stdout.matches("evt_from_file").count(),
+        "a sample's id was printed: {run:#?}"
+    );
+    let run = pipeline
+        .hookline(&["send", "stripe", "--body", &stripe, "--json"])
+        .await?;
+    assert_eq!(run.json()?["id"], "evt_from_file");
     Ok(())
 }
 

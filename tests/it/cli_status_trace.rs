@@ -91,6 +91,12 @@ async fn status_and_trace_tell_where_a_webhook_is_in_every_group() -> anyhow::Re
         .hookline(&["trace", "x", "--since", "soonish"])
         .await?
         .assert_code(2);
+    // Before 1970: a clear refusal, not a panic (exit 101; issue 12 finding 7).
+    let run = pipeline
+        .hookline(&["trace", "x", "--since", "300000y"])
+        .await?;
+    run.assert_code(2);
+    assert!(run.stderr.contains("too far in the past"), "{run:?}");
     pipeline
         .hookline(&["trace", "x", "--source", "gitlab"])
         .await?

@@ -68,6 +68,15 @@ fn assert_one_line_failure(exit: &Exit, expected: &str) {
         last.to_lowercase().contains(expected),
         "expected {expected:?} in {last:?}"
     );
+    // Each cause once (async-nats errors print their source in their own
+    // message too; issue 12 finding 8).
+    let parts: Vec<&str> = last.split(": ").collect();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(
+            !parts[i + 1..].contains(part),
+            "{part:?} printed twice: {last}"
+        );
+    }
     for secret in [NATS_PASSWORD, WRONG_PASSWORD, GH_SECRET] {
         assert!(!output.contains(secret), "{secret} printed:\n{output}");
     }

@@ -142,17 +142,9 @@ impl Handler for HttpHandler {
     }
 }
 
-/// The error and its causes on one line, without the URL.
+/// The error and its causes on one line (each once), without the URL.
 fn chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    hookline_platform::error::chain(&error.without_url())
 }
 
 /// Maps a response status to an outcome.
