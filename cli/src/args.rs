@@ -74,7 +74,7 @@ pub enum Command {
     /// Sources: open a window to capture a secret handed over in a provider's handshake.
     #[command(subcommand)]
     Sources(SourcesCommand),
-    /// The streams: compare them with [stream] and apply the differences, showing what they delete.
+    /// The streams: compare them with the config's stream section and apply the differences.
     #[command(subcommand)]
     Streams(StreamsCommand),
 }
@@ -348,8 +348,8 @@ pub struct TraceArgs {
 /// `hookline streams …`.
 #[derive(Debug, Subcommand)]
 pub enum StreamsCommand {
-    /// Create missing streams and change existing ones to match [stream], after showing each
-    /// difference and what it deletes (asks for confirmation unless --yes).
+    /// Create missing streams and change existing ones to match the config's stream section,
+    /// after showing each difference and what it deletes (asks unless --yes).
     #[command(after_help = STREAMS_APPLY_HELP)]
     Apply {
         /// Do not ask.

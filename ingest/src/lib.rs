@@ -4,7 +4,8 @@
 //! its verifier checks the signature over the raw body (constant time,
 //! replay window) → [`envelope`] builds the protobuf `Envelope` (webhook id,
 //! event, raw body, selected headers) → [`publish`] sends it to
-//! `webhooks.<source>.<event>` with `Nats-Msg-Id = <source>:<id>` and awaits
+//! `webhooks.<source>.<event>` with `Nats-Msg-Id = <source>:<id>` (the
+//! bounded `WebhookKey`: long or unsafe ids hashed) and awaits
 //! the PubAck → 200 `{"id", "duplicate"}`. Provider handshakes (Slack's
 //! `url_verification`, Zoom, Discord, Twitch, Meta's GET, ...) are decided by
 //! the signature crate's `Verifier::receive` and answered, never published.

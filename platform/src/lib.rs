@@ -7,10 +7,13 @@
 //!   durations and byte sizes.
 //! - [`secret`]: secrets from the environment or a file, redacted in `Debug`.
 //! - [`nats`]: the `[nats]` section and [`nats::connect`].
-//! - [`streams`]: the `[stream]` section and the idempotent declaration of
-//!   the `WEBHOOKS` and `WEBHOOKS_DLQ` streams.
-//! - [`contract`]: subjects and header names fixed by the design, and the
-//!   sanitising of subject tokens.
+//! - [`streams`]: the `[stream]` section and who may touch the `WEBHOOKS`
+//!   and `WEBHOOKS_DLQ` streams: ingest creates ([`streams::StreamConfig::declare`]),
+//!   everyone else checks ([`streams::StreamConfig::check`]), drift is a
+//!   warning and a gauge; only `hookline streams apply` changes them.
+//! - [`contract`]: subjects and header names fixed by the design, the
+//!   sanitising of subject tokens, and [`contract::WebhookKey`], the one rule
+//!   for `Nats-Msg-Id`, idempotency record keys and `Idempotency-Key`.
 //! - [`error`]: an error and its causes on one line, each cause once.
 //! - [`telemetry`]: tracing subscriber and Prometheus recorder (binaries only).
 //! - [`shutdown`]: a cancellation token cancelled by SIGINT/SIGTERM.

@@ -57,7 +57,8 @@
 //!
 //! # Handled once
 //! Records live in a KV bucket (history 1, `max_age` = `idempotency_ttl`),
-//! keyed `<group>.<encoded source:id>` (see [`idempotency`]). Before the
+//! keyed `<group>.<encoded WebhookKey>` (the id hashed when long or unsafe;
+//! see [`idempotency`]). Before the
 //! handler runs, the worker *claims* the webhook with a compare-and-set
 //! write; while the handler runs, every `ack_wait / 3` it sends an
 //! in-progress ack and renews the claim (the lease is `ack_wait`). A claim
