@@ -15,7 +15,7 @@ pub async fn open_stream(js: &jetstream::Context, name: &str) -> Result<Stream> 
             if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
         {
             Error::NotFound(format!(
-                "stream {name} does not exist (ingest and processors create it when they start)"
+                "stream {name} does not exist (hookline-ingest creates it when it starts, or run `hookline streams apply`)"
             ))
         }
         _ => Error::caused(format!("cannot read stream {name}"), e),
