@@ -115,6 +115,12 @@ async fn ingest_exits_0_on_sigterm_after_its_reader_has_gone() -> anyhow::Result
 #[tokio::test]
 async fn processor_exits_0_on_sigterm_after_its_reader_has_gone() -> anyhow::Result<()> {
     let server = NatsServer::start().await?;
+    // A processor waits for the streams (ingest creates them); declare them
+    // as ingest would.
+    let js = async_nats::jetstream::new(server.client().await?);
+    hookline_tests::processor::stream_config()
+        .declare(&js)
+        .await?;
     let dir = tempfile::tempdir()?;
     let (config, _, metrics) = write_config(dir.path(), &server.url())?;
     let child = spawn_piped("hookline-processor", &[], &config)?;
