@@ -44,6 +44,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use futures::StreamExt;
+use hookline_platform::contract::WebhookKey;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
@@ -737,8 +738,9 @@ pub async fn audit(
     let stream = stream_ids(&js, "WEBHOOKS").await?;
     let in_stream: HashSet<String> = stream
         .keys()
-        .filter_map(|k| k.strip_prefix("github:"))
-        .map(str::to_owned)
+        .filter_map(|k| WebhookKey::parse(k))
+        .filter(|key| key.source() == "github")
+        .map(|key| key.id().to_owned())
         .collect();
 
     // Drain: every id in the stream handled (sink 2xx) or dead-lettered.
