@@ -261,23 +261,31 @@ fn is_not_found(error: &jetstream::context::GetStreamError) -> bool {
     )
 }
 
-/// Creates a missing stream. Another process may create it at the same
-/// moment: then the existing stream is checked instead.
+/// Creates a missing stream. Another process (a second ingest) may be
+/// creating it at the same moment; on a cluster its creation can take a
+/// while to become visible, and the server refuses ours meanwhile: the
+/// stream is looked for again for a few seconds, then checked instead.
 async fn create(js: &jetstream::Context, wanted: stream::Config) -> Result<(), StreamError> {
+    const TRIES: u32 = 20;
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
     let name = wanted.name.clone();
-    match js.create_stream(wanted.clone()).await {
-        Ok(_) => {
+    let mut tries = 0;
+    loop {
+        let Err(source) = js.create_stream(wanted.clone()).await else {
             tracing::info!(stream = %name, "stream created");
             metrics::gauge!(DRIFT_METRIC, "stream" => name).set(0.0);
-            Ok(())
+            return Ok(());
+        };
+        if let Ok(Some(current)) = current(js, &name).await {
+            report_drift(&current, &wanted);
+            return Ok(());
         }
-        Err(source) => match current(js, &name).await {
-            Ok(Some(current)) => {
-                report_drift(&current, &wanted);
-                Ok(())
-            }
-            _ => Err(StreamError::Declare { name, source }),
-        },
+        tries += 1;
+        if tries >= TRIES {
+            return Err(StreamError::Declare { name, source });
+        }
+        tracing::debug!(stream = %name, error = %crate::error::Chain(&source), "stream not created yet; retrying");
+        tokio::time::sleep(PAUSE).await;
     }
 }
 
