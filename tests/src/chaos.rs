@@ -335,6 +335,9 @@ provider = "github"
 secrets = [{{ env = "CHAOS_GH_SECRET" }}]
 [processor]
 group = "{GROUP}"
+# The pipeline's own group: ingest may store webhooks before its first
+# instance has created it (the processors wait for ingest's stream).
+start = "all"
 subjects = ["webhooks.github.>"]
 concurrency = {concurrency}
 ack_wait = "{ack_wait}"
