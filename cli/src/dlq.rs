@@ -13,13 +13,14 @@ use hookline_platform::contract::{
 };
 use hookline_processor::dead_letter::redrive;
 use hookline_proto::{Envelope, Message as _};
-use serde_json::{Value, json};
 
 use crate::args::{DlqCommand, Selection};
 use crate::confirm::confirm;
 use crate::error::{Error, Result};
 use crate::jetstream::open_stream;
+use crate::report::{EnvelopeReport, LetterDetail, LetterSummary, Redriven};
 use crate::settings::Settings;
+use crate::status::json_line;
 use crate::table::{Table, cut};
 use crate::when::{Range, rfc3339, system_time};
 
@@ -155,20 +156,55 @@ impl Letter {
         }
     }
 
-    fn summary_json(&self) -> Value {
-        json!({
-            "seq": self.seq,
-            "dead_lettered_at": rfc3339(self.time),
-            "group": self.group,
-            "source": self.source,
-            "event": self.event,
-            "webhook_id": self.webhook_id,
-            "msg_id": self.msg_id,
-            "attempts": self.attempts.parse::<u64>().ok(),
-            "reason": self.reason,
-            "original_seq": self.original_seq.parse::<u64>().ok(),
-            "subject": self.subject,
-        })
+    /// The letter as reported (list rows, `--json`, the console).
+    pub fn summary(&self) -> LetterSummary {
+        LetterSummary {
+            seq: self.seq,
+            dead_lettered_at: rfc3339(self.time),
+            group: self.group.clone(),
+            source: self.source.clone(),
+            event: self.event.clone(),
+            webhook_id: self.webhook_id.clone(),
+            msg_id: self.msg_id.clone(),
+            attempts: self.attempts.parse::<u64>().ok(),
+            reason: self.reason.clone(),
+            original_seq: self.original_seq.parse::<u64>().ok(),
+            subject: self.subject.clone(),
+        }
+    }
+
+    /// The letter in full, with the webhook it holds.
+    pub fn detail(&self) -> LetterDetail {
+        LetterDetail {
+            summary: self.summary(),
+            envelope: self.envelope.as_ref().map(envelope_report),
+        }
+    }
+}
+
+/// An Envelope as reported: the body as text, or base64 when not UTF-8.
+pub fn envelope_report(envelope: &Envelope) -> EnvelopeReport {
+    let (body, body_base64) = match std::str::from_utf8(&envelope.body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(&envelope.body),
+            true,
+        ),
+    };
+    EnvelopeReport {
+        id: envelope.id.clone(),
+        source: envelope.source.clone(),
+        event: envelope.event.clone(),
+        received_at: envelope.received_at.as_ref().map(crate::trace::timestamp),
+        content_type: envelope.content_type.clone(),
+        scheme: envelope.scheme.clone(),
+        headers: envelope
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect(),
+        body,
+        body_base64,
     }
 }
 
@@ -324,8 +360,8 @@ pub async fn select(dlq: &Stream, filter: &Filter, limit: Option<usize>) -> Resu
 
 fn print_list(letters: &[Letter], as_json: bool) {
     if as_json {
-        let list: Vec<Value> = letters.iter().map(Letter::summary_json).collect();
-        println!("{}", Value::Array(list));
+        let list: Vec<LetterSummary> = letters.iter().map(Letter::summary).collect();
+        println!("{}", json_line(&list));
         return;
     }
     if letters.is_empty() {
@@ -358,81 +394,111 @@ fn print_list(letters: &[Letter], as_json: bool) {
 }
 
 fn print_show(letters: &[Letter], as_json: bool) {
-    let details: Vec<Value> = letters
-        .iter()
-        .map(|letter| {
-            let mut value = letter.summary_json();
-            if let Some(envelope) = &letter.envelope {
-                let (body, base64) = match std::str::from_utf8(&envelope.body) {
-                    Ok(text) => (text.to_owned(), false),
-                    Err(_) => (
-                        base64::engine::general_purpose::STANDARD.encode(&envelope.body),
-                        true,
-                    ),
-                };
-                value["envelope"] = json!({
-                    "id": envelope.id,
-                    "source": envelope.source,
-                    "event": envelope.event,
-                    "received_at": envelope.received_at.as_ref().map(crate::trace::timestamp),
-                    "content_type": envelope.content_type,
-                    "scheme": envelope.scheme,
-                    "headers": envelope.headers.iter().map(|h| json!([h.name, h.value])).collect::<Vec<_>>(),
-                    "body": body,
-                    "body_base64": base64,
-                });
-            }
-            value
-        })
-        .collect();
+    let details: Vec<LetterDetail> = letters.iter().map(Letter::detail).collect();
     if as_json {
-        println!("{}", Value::Array(details));
+        println!("{}", json_line(&details));
         return;
     }
-    for (letter, detail) in letters.iter().zip(&details) {
+    for detail in &details {
+        let letter = &detail.summary;
         println!("dead letter {} ({})", letter.seq, letter.subject);
-        println!("  dead-lettered  {}", rfc3339(letter.time));
+        println!("  dead-lettered  {}", letter.dead_lettered_at);
         println!("  group          {}", letter.group);
         println!("  source/event   {} / {}", letter.source, letter.event);
         println!("  Nats-Msg-Id    {}", letter.msg_id);
-        println!("  attempts       {}", letter.attempts);
-        println!("  original       WEBHOOKS #{}", letter.original_seq);
+        println!("  attempts       {}", text(letter.attempts));
+        println!("  original       WEBHOOKS #{}", text(letter.original_seq));
         println!("  reason         {}", letter.reason);
-        match detail.get("envelope") {
+        match &detail.envelope {
             Some(envelope) => {
-                println!(
-                    "  webhook id     {}",
-                    envelope["id"].as_str().unwrap_or_default()
-                );
+                println!("  webhook id     {}", envelope.id);
                 println!(
                     "  received at    {}",
-                    envelope["received_at"].as_str().unwrap_or("-")
+                    envelope.received_at.as_deref().unwrap_or("-")
                 );
-                println!(
-                    "  content type   {}",
-                    envelope["content_type"].as_str().unwrap_or_default()
-                );
-                for header in envelope["headers"].as_array().into_iter().flatten() {
-                    println!(
-                        "  header         {}: {}",
-                        header[0].as_str().unwrap_or_default(),
-                        header[1].as_str().unwrap_or_default()
-                    );
+                println!("  content type   {}", envelope.content_type);
+                for (name, value) in &envelope.headers {
+                    println!("  header         {name}: {value}");
                 }
-                let body = envelope["body"].as_str().unwrap_or_default();
                 println!(
-                    "  body{}\n{body}",
-                    if envelope["body_base64"] == true {
+                    "  body{}\n{}",
+                    if envelope.body_base64 {
                         " (base64)"
                     } else {
                         ""
-                    }
+                    },
+                    envelope.body
                 );
             }
             None => println!("  payload        not an Envelope"),
         }
         println!();
     }
+}
+
+fn text(value: Option<u64>) -> String {
+    value.map_or_else(String::new, |v| v.to_string())
+}
+
+/// Re-drives `letters` into the main flow, oldest first, each deleted from
+/// the DLQ once its copy is stored (unless `keep`). Returns what was done;
+/// on an error, what was done before it comes with the error.
+///
+/// # Errors
+/// A publish without PubAck or a failed delete, after `done` re-drives.
+pub async fn redrive_letters(
+    js: &async_nats::jetstream::Context,
+    dlq: &Stream,
+    dlq_name: &str,
+    letters: &[Letter],
+    keep: bool,
+) -> (Vec<Redriven>, Result<()>) {
+    let mut done = Vec::new();
+    for letter in letters {
+        let ack = match redrive(js, dlq_name, letter.seq).await {
+            Ok(ack) => ack,
+            Err(e) => {
+                let error = Error::caused(
+                    format!(
+                        "dead letter {} was not re-driven ({} re-driven before it); it stays in {dlq_name}",
+                        letter.seq,
+                        done.len()
+                    ),
+                    e,
+                );
+                return (done, Err(error));
+            }
+        };
+        // The copy is stored (PubAck): only now may the dead letter go.
+        let removed = if keep {
+            false
+        } else {
+            match dlq.delete_message(letter.seq).await {
+                Ok(removed) => removed,
+                Err(e) => {
+                    let error = Error::caused(
+                        format!(
+                            "dead letter {} was re-driven (WEBHOOKS #{}) but could not be removed",
+                            letter.seq, ack.sequence
+                        ),
+                        e,
+                    );
+                    return (done, Err(error));
+                }
+            }
+        };
+        done.push(Redriven {
+            seq: letter.seq,
+            group: letter.group.clone(),
+            source: letter.source.clone(),
+            webhook_id: letter.webhook_id.clone(),
+            stream: ack.stream.clone(),
+            stream_seq: ack.sequence,
+            duplicate: ack.duplicate,
+            removed,
+        });
+    }
+    (done, Ok(()))
 }
 
 async fn replay(
@@ -443,54 +509,14 @@ async fn replay(
     keep: bool,
     as_json: bool,
 ) -> Result<()> {
-    let mut done = Vec::new();
-    for letter in letters {
-        let ack = match redrive(js, dlq_name, letter.seq).await {
-            Ok(ack) => ack,
-            Err(e) => {
-                report_replayed(&done, as_json);
-                return Err(Error::caused(
-                    format!(
-                        "dead letter {} was not re-driven ({} re-driven before it); it stays in {dlq_name}",
-                        letter.seq,
-                        done.len()
-                    ),
-                    e,
-                ));
-            }
-        };
-        // The copy is stored (PubAck): only now may the dead letter go.
-        let removed = if keep {
-            false
-        } else {
-            dlq.delete_message(letter.seq).await.map_err(|e| {
-                Error::caused(
-                    format!(
-                        "dead letter {} was re-driven (WEBHOOKS #{}) but could not be removed",
-                        letter.seq, ack.sequence
-                    ),
-                    e,
-                )
-            })?
-        };
-        done.push(json!({
-            "seq": letter.seq,
-            "group": letter.group,
-            "source": letter.source,
-            "webhook_id": letter.webhook_id,
-            "stream": ack.stream,
-            "stream_seq": ack.sequence,
-            "duplicate": ack.duplicate,
-            "removed": removed,
-        }));
-    }
+    let (done, result) = redrive_letters(js, dlq, dlq_name, letters, keep).await;
     report_replayed(&done, as_json);
-    Ok(())
+    result
 }
 
-fn report_replayed(done: &[Value], as_json: bool) {
+fn report_replayed(done: &[Redriven], as_json: bool) {
     if as_json {
-        println!("{}", Value::Array(done.to_vec()));
+        println!("{}", json_line(&done));
         return;
     }
     if done.is_empty() {
@@ -499,18 +525,18 @@ fn report_replayed(done: &[Value], as_json: bool) {
     for item in done {
         println!(
             "re-drove dead letter {} (group {}, {} {}) as {} #{}{}{}",
-            item["seq"],
-            item["group"].as_str().unwrap_or_default(),
-            item["source"].as_str().unwrap_or_default(),
-            item["webhook_id"].as_str().unwrap_or("<undecodable>"),
-            item["stream"].as_str().unwrap_or_default(),
-            item["stream_seq"],
-            if item["duplicate"] == true {
+            item.seq,
+            item.group,
+            item.source,
+            item.webhook_id.as_deref().unwrap_or("<undecodable>"),
+            item.stream,
+            item.stream_seq,
+            if item.duplicate {
                 " (already there: duplicate)"
             } else {
                 ""
             },
-            if item["removed"] == true {
+            if item.removed {
                 "; removed from the DLQ"
             } else {
                 "; kept in the DLQ"

@@ -17,6 +17,9 @@
 //! | `trace` | [`trace`] | a webhook's messages and its state in every group |
 //! | `streams apply` | [`streams`] | the one way to change the streams: shows each difference from `[stream]` and what it deletes, then applies |
 //!
+//! Each command computes a typed report ([`report`]) once; its table, its
+//! `--json` output and the console all render that value.
+//!
 //! [`run`] dispatches a parsed [`args::Cli`]; `main.rs` only parses, calls
 //! it and turns the result into the exit code.
 
@@ -27,6 +30,7 @@ pub mod error;
 pub mod jetstream;
 pub mod providers;
 pub mod replay;
+pub mod report;
 pub mod samples;
 pub mod scan;
 pub mod send;

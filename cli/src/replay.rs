@@ -20,11 +20,11 @@ use hookline_platform::contract::{
 };
 use hookline_processor::idempotency::Record;
 use hookline_proto::{Envelope, Message as _};
-use serde_json::json;
 
 use crate::args::ReplayArgs;
 use crate::error::{Error, Result};
 use crate::jetstream::{durable_consumers, filters, open_stream, subject_matches};
+use crate::report::ReplayReport;
 use crate::scan::{History, header};
 use crate::settings::Settings;
 use crate::when::{Range, rfc3339};
@@ -33,7 +33,7 @@ use crate::when::{Range, rfc3339};
 pub const HEADER_REPLAY_OF: &str = "Hookline-Replay-Of";
 
 /// Counts of what a replay did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
     /// Messages of the source in the time range.
     pub matched: u64,
@@ -256,21 +256,15 @@ pub fn parse_rate(text: &str) -> Result<f64> {
 
 fn report(args: &ReplayArgs, summary: &Summary, since: SystemTime, until: SystemTime) {
     if args.json {
-        let out = json!({
-            "group": args.group,
-            "source": args.source,
-            "since": rfc3339(since),
-            "until": rfc3339(until),
-            "dry_run": args.dry_run,
-            "matched": summary.matched,
-            "published": summary.published,
-            "already_handled": summary.already_handled,
-            "in_progress": summary.in_progress,
-            "not_for_group": summary.not_for_group,
-            "repeated": summary.repeated,
-            "bypassed": summary.bypassed,
-        });
-        println!("{out}");
+        let out = ReplayReport {
+            group: args.group.clone(),
+            source: args.source.clone(),
+            since: rfc3339(since),
+            until: rfc3339(until),
+            dry_run: args.dry_run,
+            summary: summary.clone(),
+        };
+        println!("{}", crate::status::json_line(&out));
         return;
     }
     let verb = if args.dry_run {

@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 
 use async_nats::jetstream::{self, stream};
 use futures::TryStreamExt as _;
-use serde_json::{Value, json};
 
 use crate::args::StatusArgs;
 use crate::error::{Error, Result};
 use crate::jetstream::{durable_consumers, filters, open_stream};
+use crate::report::{
+    ClusterReport, ConsumerReport, GroupReport, IdempotencyReport, NatsReport, PeerReport,
+    StatusReport, StreamReport,
+};
 use crate::settings::Settings;
 use crate::table::{self, Table};
 use crate::when::format_nats;
@@ -22,18 +25,23 @@ pub async fn run(settings: &Settings, args: &StatusArgs) -> Result<()> {
     let js = settings.connect().await?;
     let report = collect(settings, &js).await?;
     if args.json {
-        println!("{report}");
+        println!("{}", json_line(&report));
     } else {
         print!("{}", render(&report));
     }
     Ok(())
 }
 
-/// Gathers everything `status` shows, as JSON.
+/// A report as one line of JSON (what `--json` prints).
+pub fn json_line<T: serde::Serialize>(report: &T) -> String {
+    serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// Gathers everything `status` shows.
 ///
 /// # Errors
 /// As [`run`].
-pub async fn collect(settings: &Settings, js: &jetstream::Context) -> Result<Value> {
+pub async fn collect(settings: &Settings, js: &jetstream::Context) -> Result<StatusReport> {
     let names = &settings.ingest.stream;
     let mut main = open_stream(js, &names.name).await?;
     let main_info = main
@@ -41,7 +49,7 @@ pub async fn collect(settings: &Settings, js: &jetstream::Context) -> Result<Val
         .await
         .map_err(|e| Error::caused("cannot read stream info", e))?
         .clone();
-    let mut streams = vec![stream_json(&main_info)];
+    let mut streams = vec![stream_report(&main_info)];
     let dead_letters = match open_stream(js, &names.dlq_name).await {
         Ok(mut dlq) => {
             let info = dlq
@@ -49,114 +57,121 @@ pub async fn collect(settings: &Settings, js: &jetstream::Context) -> Result<Val
                 .await
                 .map_err(|e| Error::caused("cannot read stream info", e))?
                 .clone();
-            streams.push(stream_json(&info));
+            streams.push(stream_report(&info));
             dead_letters_per_group(&dlq).await?
         }
         Err(Error::NotFound(_)) => BTreeMap::new(),
         Err(other) => return Err(other),
     };
     let mut groups = Vec::new();
-    let mut seen = Vec::new();
     for consumer in durable_consumers(&main).await? {
-        let dlq = dead_letters.get(&consumer.name).copied().unwrap_or(0);
-        seen.push(consumer.name.clone());
-        groups.push(json!({
-            "group": consumer.name,
-            "pending": consumer.num_pending,
-            "ack_pending": consumer.num_ack_pending,
-            "redelivered": consumer.num_redelivered,
-            "ack_floor": consumer.ack_floor.stream_sequence,
-            "delivered": consumer.delivered.stream_sequence,
-            "waiting": consumer.num_waiting,
-            "dead_letters": dlq,
-            "filters": filters(&consumer),
-        }));
+        groups.push(GroupReport {
+            group: consumer.name.clone(),
+            dead_letters: dead_letters.get(&consumer.name).copied().unwrap_or(0),
+            consumer: Some(ConsumerReport {
+                pending: consumer.num_pending,
+                ack_pending: consumer.num_ack_pending,
+                redelivered: consumer.num_redelivered,
+                ack_floor: consumer.ack_floor.stream_sequence,
+                delivered: consumer.delivered.stream_sequence,
+                waiting: consumer.num_waiting,
+                filters: filters(&consumer),
+            }),
+        });
     }
     for (group, count) in &dead_letters {
-        if !seen.contains(group) {
-            groups.push(json!({ "group": group, "dead_letters": count, "consumer": null }));
+        if !groups.iter().any(|g| &g.group == group) {
+            groups.push(GroupReport {
+                group: group.clone(),
+                dead_letters: *count,
+                consumer: None,
+            });
         }
     }
     let bucket = settings.idempotency_bucket();
     let idempotency = match js.get_key_value(bucket).await {
         Ok(store) => match store.status().await {
-            Ok(status) => json!({
-                "bucket": bucket,
-                "records": status.values(),
-                "bytes": status.info.state.bytes,
-                "ttl": humantime::format_duration(status.max_age()).to_string(),
-            }),
+            Ok(status) => IdempotencyReport {
+                bucket: bucket.to_owned(),
+                records: Some(status.values()),
+                bytes: Some(status.info.state.bytes),
+                ttl: Some(humantime::format_duration(status.max_age()).to_string()),
+            },
             Err(e) => return Err(Error::caused("cannot read the idempotency bucket", e)),
         },
-        Err(_) => json!({ "bucket": bucket, "records": null }),
+        Err(_) => IdempotencyReport {
+            bucket: bucket.to_owned(),
+            records: None,
+            bytes: None,
+            ttl: None,
+        },
     };
     let server = js.client().server_info();
-    Ok(json!({
-        "nats": {
-            "url": settings.ingest.nats.redacted_url(),
-            "server": server.server_name,
-            "version": server.version,
-            "cluster": server.cluster,
-            "jetstream": server.jetstream,
+    Ok(StatusReport {
+        nats: NatsReport {
+            url: settings.ingest.nats.redacted_url(),
+            server: server.server_name,
+            version: server.version,
+            cluster: server.cluster,
+            jetstream: server.jetstream,
         },
-        "streams": streams,
-        "groups": groups,
-        "idempotency": idempotency,
-        "cluster": cluster_json(main_info.cluster.as_ref(), main_info.config.num_replicas),
-    }))
-}
-
-fn stream_json(info: &stream::Info) -> Value {
-    let state = &info.state;
-    json!({
-        "name": info.config.name,
-        "subjects": info.config.subjects,
-        "messages": state.messages,
-        "bytes": state.bytes,
-        "first_seq": state.first_sequence,
-        "last_seq": state.last_sequence,
-        "first_time": format_nats(state.first_timestamp),
-        "last_time": format_nats(state.last_timestamp),
-        "consumers": state.consumer_count,
-        "replicas": info.config.num_replicas,
-        "max_age": humantime::format_duration(info.config.max_age).to_string(),
-        "max_bytes": info.config.max_bytes,
+        streams,
+        groups,
+        idempotency,
+        cluster: cluster_report(main_info.cluster.as_ref(), main_info.config.num_replicas),
     })
 }
 
-fn cluster_json(cluster: Option<&stream::ClusterInfo>, replicas: usize) -> Value {
+fn stream_report(info: &stream::Info) -> StreamReport {
+    let state = &info.state;
+    StreamReport {
+        name: info.config.name.clone(),
+        subjects: info.config.subjects.clone(),
+        messages: state.messages,
+        bytes: state.bytes,
+        first_seq: state.first_sequence,
+        last_seq: state.last_sequence,
+        first_time: format_nats(state.first_timestamp),
+        last_time: format_nats(state.last_timestamp),
+        consumers: state.consumer_count,
+        replicas: info.config.num_replicas,
+        max_age: humantime::format_duration(info.config.max_age).to_string(),
+        max_bytes: info.config.max_bytes,
+    }
+}
+
+fn cluster_report(cluster: Option<&stream::ClusterInfo>, replicas: usize) -> ClusterReport {
     let Some(cluster) = cluster.filter(|c| c.name.is_some() || !c.replicas.is_empty()) else {
-        return json!({ "health": "single server (no replicas)", "leader": null, "peers": [] });
+        return ClusterReport {
+            health: "single server (no replicas)".to_owned(),
+            name: None,
+            leader: None,
+            peers: Vec::new(),
+        };
     };
-    let peers: Vec<Value> = cluster
+    let peers: Vec<PeerReport> = cluster
         .replicas
         .iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "current": p.current,
-                "offline": p.offline,
-                "lag": p.lag.unwrap_or(0),
-                "active": format!("{:.1}s", p.active.as_secs_f64()),
-            })
+        .map(|p| PeerReport {
+            name: p.name.clone(),
+            current: p.current,
+            offline: p.offline,
+            lag: p.lag.unwrap_or(0),
+            active: format!("{:.1}s", p.active.as_secs_f64()),
         })
         .collect();
-    let healthy_peers = cluster
-        .replicas
-        .iter()
-        .filter(|p| p.current && !p.offline)
-        .count();
+    let healthy_peers = peers.iter().filter(|p| p.current && !p.offline).count();
     let health = match (&cluster.leader, replicas) {
         (None, _) => "no leader: the stream cannot accept writes",
         (Some(_), n) if healthy_peers + 1 >= n => "healthy",
         (Some(_), _) => "degraded: a replica is offline or behind",
     };
-    json!({
-        "name": cluster.name,
-        "leader": cluster.leader,
-        "peers": peers,
-        "health": health,
-    })
+    ClusterReport {
+        health: health.to_owned(),
+        name: cluster.name.clone(),
+        leader: cluster.leader.clone(),
+        peers,
+    }
 }
 
 /// Dead letters per group (`dlq.<group>.>`).
@@ -178,36 +193,31 @@ async fn dead_letters_per_group(dlq: &stream::Stream) -> Result<BTreeMap<String,
 }
 
 /// The report as tables.
-pub fn render(report: &Value) -> String {
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    };
+pub fn render(report: &StatusReport) -> String {
     let mut out = String::new();
-    let nats = &report["nats"];
+    let nats = &report.nats;
     out.push_str(&format!(
         "NATS {}  server {} {}{}\n\n",
-        text(&nats["url"]),
-        text(&nats["server"]),
-        text(&nats["version"]),
-        nats["cluster"]
-            .as_str()
+        nats.url,
+        nats.server,
+        nats.version,
+        nats.cluster
+            .as_deref()
             .map(|c| format!(", cluster {c}"))
             .unwrap_or_default()
     ));
     let mut streams = Table::new(&[
         "STREAM", "MESSAGES", "BYTES", "FIRST", "LAST", "REPLICAS", "MAX AGE",
     ]);
-    for s in report["streams"].as_array().into_iter().flatten() {
+    for s in &report.streams {
         streams.row(vec![
-            text(&s["name"]),
-            text(&s["messages"]),
-            table::bytes(s["bytes"].as_u64().unwrap_or(0)),
-            text(&s["first_time"]),
-            text(&s["last_time"]),
-            text(&s["replicas"]),
-            text(&s["max_age"]),
+            s.name.clone(),
+            s.messages.to_string(),
+            table::bytes(s.bytes),
+            s.first_time.clone(),
+            s.last_time.clone(),
+            s.replicas.to_string(),
+            s.max_age.clone(),
         ]);
     }
     out.push_str(&streams.render());
@@ -222,20 +232,21 @@ pub fn render(report: &Value) -> String {
         "DEAD LETTERS",
         "FILTERS",
     ]);
-    for g in report["groups"].as_array().into_iter().flatten() {
-        let filters = g["filters"]
-            .as_array()
-            .map(|f| f.iter().map(text).collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|| "(no consumer)".to_owned());
+    for g in &report.groups {
+        let cell = |f: fn(&ConsumerReport) -> String| {
+            g.consumer.as_ref().map_or_else(|| "-".to_owned(), f)
+        };
         groups.row(vec![
-            text(&g["group"]),
-            text(&g["pending"]),
-            text(&g["ack_pending"]),
-            text(&g["redelivered"]),
-            text(&g["ack_floor"]),
-            text(&g["waiting"]),
-            text(&g["dead_letters"]),
-            filters,
+            g.group.clone(),
+            cell(|c| c.pending.to_string()),
+            cell(|c| c.ack_pending.to_string()),
+            cell(|c| c.redelivered.to_string()),
+            cell(|c| c.ack_floor.to_string()),
+            cell(|c| c.waiting.to_string()),
+            g.dead_letters.to_string(),
+            g.consumer
+                .as_ref()
+                .map_or_else(|| "(no consumer)".to_owned(), |c| c.filters.join(" ")),
         ]);
     }
     if groups.is_empty() {
@@ -244,48 +255,44 @@ pub fn render(report: &Value) -> String {
         out.push_str(&groups.render());
     }
     out.push('\n');
-    let kv = &report["idempotency"];
-    match kv["records"].as_u64() {
+    let kv = &report.idempotency;
+    match kv.records {
         Some(records) => out.push_str(&format!(
             "IDEMPOTENCY {}: {records} records, {}, kept {}\n",
-            text(&kv["bucket"]),
-            table::bytes(kv["bytes"].as_u64().unwrap_or(0)),
-            text(&kv["ttl"])
+            kv.bucket,
+            table::bytes(kv.bytes.unwrap_or(0)),
+            kv.ttl.as_deref().unwrap_or("-")
         )),
         None => out.push_str(&format!(
             "IDEMPOTENCY {}: not created yet (a processor creates it)\n",
-            text(&kv["bucket"])
+            kv.bucket
         )),
     }
-    let cluster = &report["cluster"];
-    let peers: Vec<String> = cluster["peers"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let cluster = &report.cluster;
+    let peers: Vec<String> = cluster
+        .peers
+        .iter()
         .map(|p| {
             format!(
                 "{} ({}{})",
-                text(&p["name"]),
-                if p["offline"].as_bool() == Some(true) {
-                    "offline"
-                } else if p["current"].as_bool() == Some(true) {
-                    "current"
+                p.name,
+                p.state(),
+                if p.lag > 0 {
+                    format!(", lag {}", p.lag)
                 } else {
-                    "behind"
-                },
-                match p["lag"].as_u64() {
-                    Some(lag) if lag > 0 => format!(", lag {lag}"),
-                    _ => String::new(),
+                    String::new()
                 }
             )
         })
         .collect();
+    let stream_name = report.streams.first().map_or("-", |s| s.name.as_str());
     out.push_str(&format!(
         "CLUSTER {}{}{}\n",
-        text(&cluster["health"]),
-        cluster["leader"]
-            .as_str()
-            .map(|l| format!("; {} leader {l}", text(&report["streams"][0]["name"])))
+        cluster.health,
+        cluster
+            .leader
+            .as_deref()
+            .map(|l| format!("; {stream_name} leader {l}"))
             .unwrap_or_default(),
         if peers.is_empty() {
             String::new()

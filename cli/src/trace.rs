@@ -14,12 +14,12 @@ use hookline_platform::contract::{
 use hookline_processor::dead_letter::HEADER_REDRIVEN_FROM;
 use hookline_processor::idempotency::Record;
 use hookline_proto::{Envelope, Message as _, Timestamp};
-use serde_json::{Value, json};
 
 use crate::args::TraceArgs;
 use crate::error::{Error, Result};
 use crate::jetstream::{durable_consumers, filters, open_stream, subject_matches};
 use crate::replay::HEADER_REPLAY_OF;
+use crate::report::{GroupState, TraceMessage, TraceReport};
 use crate::scan::{History, header};
 use crate::settings::Settings;
 use crate::table::{Table, cut};
@@ -40,6 +40,25 @@ struct Copy {
 /// # Errors
 /// Bad arguments (2), the webhook not in the stream (3), NATS trouble (1).
 pub async fn run(settings: &Settings, args: &TraceArgs) -> Result<()> {
+    let js = settings.connect().await?;
+    let report = find(settings, &js, args).await?;
+    if args.json {
+        println!("{}", crate::status::json_line(&report));
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+/// Finds webhook `args.id` and its state in every group.
+///
+/// # Errors
+/// As [`run`].
+pub async fn find(
+    settings: &Settings,
+    js: &jetstream::Context,
+    args: &TraceArgs,
+) -> Result<TraceReport> {
     let since = args
         .since
         .as_deref()
@@ -50,9 +69,8 @@ pub async fn run(settings: &Settings, args: &TraceArgs) -> Result<()> {
     {
         settings.source(source)?;
     }
-    let js = settings.connect().await?;
     let names = &settings.ingest.stream;
-    let stream = open_stream(&js, &names.name).await?;
+    let stream = open_stream(js, &names.name).await?;
     let source_token = args.source.as_deref().unwrap_or("*");
     let subjects = vec![
         format!("{SUBJECT_PREFIX}.{source_token}.>"),
@@ -116,7 +134,7 @@ pub async fn run(settings: &Settings, args: &TraceArgs) -> Result<()> {
         .and_then(|envelope| WebhookKey::new(&envelope.source, &envelope.id).ok())
         .or_else(|| WebhookKey::parse(&first.msg_id));
     let store = js.get_key_value(settings.idempotency_bucket()).await.ok();
-    let dlq = open_stream(&js, &names.dlq_name).await.ok();
+    let dlq = open_stream(js, &names.dlq_name).await.ok();
     let mut groups = Vec::new();
     for group in durable_consumers(&stream).await? {
         let state = group_state(
@@ -128,29 +146,33 @@ pub async fn run(settings: &Settings, args: &TraceArgs) -> Result<()> {
             dlq.as_ref(),
         )
         .await?;
-        groups.push(json!({ "group": group.name, "state": state.0, "detail": state.1 }));
+        groups.push(GroupState {
+            group: group.name.clone(),
+            state: state.0,
+            detail: state.1,
+        });
     }
-    let report = json!({
-        "webhook_id": envelope.as_ref().map(|e| e.id.clone()),
-        "msg_id": first.msg_id,
-        "source": envelope.as_ref().map(|e| e.source.clone()),
-        "event": envelope.as_ref().map(|e| e.event.clone()),
-        "received_at": envelope.as_ref().and_then(|e| e.received_at.as_ref()).map(timestamp),
-        "messages": copies.iter().map(|c| json!({
-            "stream_seq": c.seq,
-            "subject": c.subject,
-            "msg_id": c.msg_id,
-            "stored_at": rfc3339(c.stored),
-            "kind": c.kind,
-        })).collect::<Vec<_>>(),
-        "groups": groups,
-    });
-    if args.json {
-        println!("{report}");
-    } else {
-        print!("{}", render(&report));
-    }
-    Ok(())
+    Ok(TraceReport {
+        webhook_id: envelope.as_ref().map(|e| e.id.clone()),
+        msg_id: first.msg_id.clone(),
+        source: envelope.as_ref().map(|e| e.source.clone()),
+        event: envelope.as_ref().map(|e| e.event.clone()),
+        received_at: envelope
+            .as_ref()
+            .and_then(|e| e.received_at.as_ref())
+            .map(timestamp),
+        messages: copies
+            .iter()
+            .map(|c| TraceMessage {
+                stream_seq: c.seq,
+                subject: c.subject.clone(),
+                msg_id: c.msg_id.clone(),
+                stored_at: rfc3339(c.stored),
+                kind: c.kind.clone(),
+            })
+            .collect(),
+        groups,
+    })
 }
 
 /// `(state, detail)` of the webhook in one group.
@@ -316,36 +338,32 @@ pub fn timestamp(t: &Timestamp) -> String {
     rfc3339(at)
 }
 
-fn render(report: &Value) -> String {
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    };
+fn render(report: &TraceReport) -> String {
+    let text = |v: Option<&String>| v.cloned().unwrap_or_else(|| "-".to_owned());
     let mut out = format!(
         "webhook {} (source {}, event {}), received {}\n",
-        text(&report["msg_id"]),
-        text(&report["source"]),
-        text(&report["event"]),
-        text(&report["received_at"])
+        report.msg_id,
+        text(report.source.as_ref()),
+        text(report.event.as_ref()),
+        text(report.received_at.as_ref())
     );
     let mut messages = Table::new(&["WEBHOOKS SEQ", "SUBJECT", "STORED", "WHAT"]);
-    for m in report["messages"].as_array().into_iter().flatten() {
+    for m in &report.messages {
         messages.row(vec![
-            text(&m["stream_seq"]),
-            text(&m["subject"]),
-            text(&m["stored_at"]),
-            text(&m["kind"]),
+            m.stream_seq.to_string(),
+            m.subject.clone(),
+            m.stored_at.clone(),
+            m.kind.clone(),
         ]);
     }
     out.push_str(&messages.render());
     out.push('\n');
     let mut groups = Table::new(&["GROUP", "STATE", "DETAIL"]);
-    for g in report["groups"].as_array().into_iter().flatten() {
+    for g in &report.groups {
         groups.row(vec![
-            text(&g["group"]),
-            text(&g["state"]),
-            cut(&text(&g["detail"]), 160),
+            g.group.clone(),
+            g.state.to_owned(),
+            cut(&g.detail, 160),
         ]);
     }
     if groups.is_empty() {
