@@ -77,6 +77,9 @@ pub enum Command {
     /// The streams: compare them with the config's stream section and apply the differences.
     #[command(subcommand)]
     Streams(StreamsCommand),
+    /// The web console: overview, webhooks, one webhook, dead letters; a JSON API under /api/.
+    #[command(after_help = CONSOLE_HELP)]
+    Console(ConsoleArgs),
 }
 
 /// `hookline sources …`.
@@ -106,6 +109,23 @@ pub struct ProvidersArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+const CONSOLE_HELP: &str = "\
+Listens on 127.0.0.1:8899 unless --listen or [console] listen says otherwise. Any address
+that is not loopback needs [console] token = { env = \"NAME\" } (or file = …): the browser
+signs in with it once (an HttpOnly cookie), API clients send Authorization: Bearer <token>.
+
+Examples:
+  hookline console
+  HOOKLINE_CONSOLE_TOKEN=… hookline console --listen 0.0.0.0:8899";
+
+/// `hookline console`.
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Address to listen on (default 127.0.0.1:8899, or [console] listen).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 const UP_HELP: &str = "\

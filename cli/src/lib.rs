@@ -16,6 +16,7 @@
 //! | `replay` | [`replay`] | a source's history re-delivered to one group on `replay.<group>.…` |
 //! | `trace` | [`trace`] | a webhook's messages and its state in every group |
 //! | `streams apply` | [`streams`] | the one way to change the streams: shows each difference from `[stream]` and what it deletes, then applies |
+//! | `console` | [`console`] | the web console and `/api/` over [`webhooks`] and the queries above |
 //!
 //! Each command computes a typed report ([`report`]) once; its table, its
 //! `--json` output and the console all render that value.
@@ -25,6 +26,7 @@
 
 pub mod args;
 pub mod confirm;
+pub mod console;
 pub mod dlq;
 pub mod error;
 pub mod jetstream;
@@ -41,6 +43,7 @@ pub mod streams;
 pub mod table;
 pub mod trace;
 pub mod up;
+pub mod webhooks;
 pub mod when;
 
 pub use error::{Error, Result};
@@ -68,5 +71,6 @@ pub async fn run(cli: Cli, env: &[(String, String)]) -> Result<()> {
         Command::Providers(args) => providers::run(args),
         Command::Sources(command) => sources::run(&settings, command).await,
         Command::Streams(command) => streams::run(&settings, command).await,
+        Command::Console(args) => console::run(&settings, args).await,
     }
 }

@@ -179,45 +179,93 @@ pub async fn run(settings: &Settings, args: &ReplayArgs) -> Result<()> {
         }
         if !args.dry_run {
             pace.tick().await;
-            let Some(subject) = replay_subject(&args.group, &message.subject) else {
-                continue;
+            let copy = Copy {
+                group: &args.group,
+                stream: &settings.ingest.stream.name,
+                run_id,
+                stream_seq: item.stream_sequence,
+                subject: &message.subject,
+                msg_id: header(message, NATS_MESSAGE_ID.as_ref())
+                    .unwrap_or_else(|| dedup.message_id().to_owned()),
+                source: header(message, HEADER_SOURCE),
+                event: header(message, HEADER_EVENT),
             };
-            let original_id = header(message, NATS_MESSAGE_ID.as_ref())
-                .unwrap_or_else(|| dedup.message_id().to_owned());
-            let mut copy = PublishMessage::build()
-                .message_id(replay_message_id(
-                    &original_id,
-                    &args.group,
-                    &run_id.to_string(),
-                ))
-                .header(
-                    HEADER_REPLAY_OF,
-                    format!("{}:{}", settings.ingest.stream.name, item.stream_sequence),
-                );
-            for name in [HEADER_SOURCE, HEADER_EVENT] {
-                if let Some(value) = header(message, name) {
-                    copy = copy.header(name, value);
-                }
-            }
-            let publish = async {
-                js.send_publish(subject, copy.payload(message.payload.clone()))
-                    .await?
-                    .await
-            };
-            publish.await.map_err(|e| {
-                Error::caused(
-                    format!(
-                        "replay stopped at WEBHOOKS #{} ({} published before it)",
-                        item.stream_sequence, summary.published
-                    ),
-                    e,
-                )
-            })?;
+            publish_copy(&js, copy, message.payload.clone())
+                .await
+                .map_err(|e| {
+                    Error::caused(
+                        format!(
+                            "replay stopped at WEBHOOKS #{} ({} published before it)",
+                            item.stream_sequence, summary.published
+                        ),
+                        e,
+                    )
+                })?;
         }
         summary.published += 1;
     }
     report(args, &summary, since, until);
     Ok(())
+}
+
+/// A replayed copy of one stored message, for one group.
+#[derive(Debug, Clone)]
+pub struct Copy<'a> {
+    /// The group that receives it.
+    pub group: &'a str,
+    /// The stream the original is in.
+    pub stream: &'a str,
+    /// Makes the copy's `Nats-Msg-Id` unique per replay run.
+    pub run_id: u128,
+    /// The original's sequence.
+    pub stream_seq: u64,
+    /// The original's subject.
+    pub subject: &'a str,
+    /// The original's `Nats-Msg-Id`.
+    pub msg_id: String,
+    /// Its `Hookline-Source`.
+    pub source: Option<String>,
+    /// Its `Hookline-Event`.
+    pub event: Option<String>,
+}
+
+/// Publishes `copy` on `replay.<group>.…` and waits for its PubAck; `None`
+/// when the subject is not a webhook's.
+///
+/// # Errors
+/// No PubAck.
+pub async fn publish_copy(
+    js: &async_nats::jetstream::Context,
+    copy: Copy<'_>,
+    payload: bytes::Bytes,
+) -> Result<
+    Option<async_nats::jetstream::publish::PublishAck>,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let Some(subject) = replay_subject(copy.group, copy.subject) else {
+        return Ok(None);
+    };
+    let mut message = PublishMessage::build()
+        .message_id(replay_message_id(
+            &copy.msg_id,
+            copy.group,
+            &copy.run_id.to_string(),
+        ))
+        .header(
+            HEADER_REPLAY_OF,
+            format!("{}:{}", copy.stream, copy.stream_seq),
+        );
+    if let Some(source) = copy.source {
+        message = message.header(HEADER_SOURCE, source);
+    }
+    if let Some(event) = copy.event {
+        message = message.header(HEADER_EVENT, event);
+    }
+    let ack = js
+        .send_publish(subject, message.payload(payload))
+        .await?
+        .await?;
+    Ok(Some(ack))
 }
 
 async fn record(store: Option<&kv::Store>, key: &str) -> Result<Option<(Record, u64)>> {

@@ -293,3 +293,82 @@ pub struct ReplayReport {
     #[serde(flatten)]
     pub summary: crate::replay::Summary,
 }
+
+/// One page of `GET /api/webhooks`: newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookPage {
+    /// The webhooks found.
+    pub rows: Vec<WebhookRow>,
+    /// Lowest sequence looked at.
+    pub scanned_from: u64,
+    /// Highest sequence looked at.
+    pub scanned_to: u64,
+    /// Cursor for the next (older) page: pass it as `before`.
+    pub next: Option<u64>,
+}
+
+/// One webhook message in a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookRow {
+    /// Stream sequence.
+    pub seq: u64,
+    /// When stored (RFC 3339).
+    pub stored_at: String,
+    /// Subject.
+    pub subject: String,
+    /// Source.
+    pub source: String,
+    /// Event.
+    pub event: String,
+    /// Provider id (from the Envelope).
+    pub webhook_id: Option<String>,
+    /// `Nats-Msg-Id`.
+    pub msg_id: String,
+    /// `received`, `re-driven from …`, `replayed to …`.
+    pub kind: String,
+    /// State in every group.
+    pub states: Vec<RowState>,
+}
+
+/// A list row's state in one group.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowState {
+    /// Group.
+    pub group: String,
+    /// `handled`, `retrying`, `running`, `dead-lettered`, `pending`, `in flight`,
+    /// `acknowledged`, `not subscribed`.
+    pub state: &'static str,
+    /// Attempt, next retry, dead letter.
+    pub detail: String,
+}
+
+/// Webhooks received from one source recently.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceCounts {
+    /// Source.
+    pub source: String,
+    /// In the last 5 minutes.
+    pub last_5m: u64,
+    /// In the last hour.
+    pub last_1h: u64,
+    /// In the last 24 hours.
+    pub last_24h: u64,
+}
+
+/// `GET /api/status` of the console: `hookline status` plus recent counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverviewReport {
+    /// What `hookline status --json` prints.
+    pub status: StatusReport,
+    /// Received per source.
+    pub sources: Vec<SourceCounts>,
+}
+
+/// One webhook in full (`GET /api/webhooks/{source}/{id}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookReport {
+    /// Where it is (as `hookline trace`).
+    pub trace: TraceReport,
+    /// The stored webhook (headers, body), when its message decodes.
+    pub envelope: Option<EnvelopeReport>,
+}

@@ -9,6 +9,7 @@ use async_nats::jetstream;
 use hookline_ingest::config::{IngestSettings, SourceConfig};
 use hookline_platform::config::{self, ENV_PREFIX};
 use hookline_platform::nats;
+use hookline_platform::secret::SecretSource;
 use hookline_processor::ProcessorConfig;
 use serde::Deserialize;
 
@@ -26,6 +27,8 @@ pub struct Settings {
     pub ingest: IngestSettings,
     /// `[processor]`, when the file has one.
     pub processor: Option<ProcessorConfig>,
+    /// `[console]`.
+    pub console: ConsoleConfig,
     /// Whether `nats.url` was set in the file or by `HOOKLINE_NATS_URL`.
     pub nats_url_explicit: bool,
 }
@@ -34,6 +37,20 @@ pub struct Settings {
 struct ProcessorSection {
     #[serde(default)]
     processor: Option<ProcessorConfig>,
+    #[serde(default)]
+    console: ConsoleConfig,
+}
+
+/// The `[console]` section (`hookline console`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Where it listens (default `127.0.0.1:8899`).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// The token requests must carry; required for a non-loopback address.
+    #[serde(default)]
+    pub token: Option<SecretSource>,
 }
 
 impl Settings {
@@ -69,6 +86,7 @@ impl Settings {
             path: path.map(Path::to_path_buf),
             ingest,
             processor: section.processor,
+            console: section.console,
             nats_url_explicit: in_env || in_file,
         })
     }

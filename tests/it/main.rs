@@ -13,6 +13,7 @@ mod cli_send;
 mod cli_status_trace;
 mod cli_up;
 mod command_lines;
+mod console;
 mod deploy_consistency;
 mod downstream_examples;
 mod durability_handled_once_across_nats_restart;

@@ -371,3 +371,54 @@ pub async fn wait_lines(path: &Path, n: usize) -> anyhow::Result<Vec<serde_json:
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A running `hookline console`, killed when dropped.
+pub struct Console {
+    /// The `hookline console` process.
+    pub child: tokio::process::Child,
+    /// Its base URL (`http://127.0.0.1:<port>`).
+    pub url: String,
+}
+
+impl Console {
+    /// Starts `hookline --config config console --listen listen` with `env`
+    /// and waits until `probe_host:port` answers HTTP.
+    ///
+    /// # Errors
+    /// It exits or does not answer within 20 s.
+    pub async fn start(config: &Path, listen: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let binary = crate::workspace_binary("hookline")?;
+        let mut command = tokio::process::Command::new(binary);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("HOOKLINE_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .arg("--config")
+            .arg(config)
+            .args(["console", "--listen", listen])
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let port = listen.rsplit(':').next().unwrap_or_default();
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let probe = format!("{url}/assets/console.css");
+        crate::eventually(Duration::from_secs(20), "the console to answer", || {
+            let request = http.get(&probe).send();
+            let exited = child.try_wait().ok().flatten();
+            async move {
+                if let Some(status) = exited {
+                    bail!("hookline console exited: {status}");
+                }
+                Ok(request.await.is_ok())
+            }
+        })
+        .await?;
+        Ok(Self { child, url })
+    }
+}
