@@ -182,6 +182,22 @@ impl Letter {
     }
 }
 
+/// Whether a header could carry a signature or credential. Ingest does not
+/// store those; reports drop them again in case an older ingest did.
+pub fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "signature",
+        "authorization",
+        "cookie",
+        "secret",
+        "token",
+        "api-key",
+    ]
+    .iter()
+    .any(|part| name.contains(part))
+}
+
 /// An Envelope as reported: the body as text, or base64 when not UTF-8.
 pub fn envelope_report(envelope: &Envelope) -> EnvelopeReport {
     let (body, body_base64) = match std::str::from_utf8(&envelope.body) {
@@ -201,6 +217,7 @@ pub fn envelope_report(envelope: &Envelope) -> EnvelopeReport {
         headers: envelope
             .headers
             .iter()
+            .filter(|h| !is_credential_header(&h.name))
             .map(|h| (h.name.clone(), h.value.clone()))
             .collect(),
         body,
@@ -578,4 +595,25 @@ async fn purge(dlq: &Stream, letters: &[Letter], yes: bool) -> Result<()> {
     }
     println!("purged {deleted} dead letters");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_headers_never_reach_a_report() {
+        for name in [
+            "X-Hub-Signature-256",
+            "Stripe-Signature",
+            "webhook-signature",
+            "Authorization",
+            "X-Gitlab-Token",
+        ] {
+            assert!(is_credential_header(name), "{name}");
+        }
+        for name in ["x-github-event", "content-type", "webhook-id"] {
+            assert!(!is_credential_header(name), "{name}");
+        }
+    }
 }

@@ -14,6 +14,7 @@
 //! processor can still settle its messages while it drains).
 
 use std::io::IsTerminal as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -27,6 +28,7 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::UpArgs;
+use crate::console;
 use crate::error::{Error, Result};
 use crate::settings::{Settings, reachable};
 
@@ -126,13 +128,17 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> Result<()> {
         if shutdown.is_cancelled() {
             return Ok(());
         }
+        let console_url = start_console(settings, nats_url.as_deref(), &shutdown).await;
         print_ready(
             settings,
             &cli_command(settings, args),
             nats_url.as_deref(),
             &args.data,
-            &ingest_url,
-            &admin_url,
+            &Urls {
+                ingest: &ingest_url,
+                admin: &admin_url,
+                console: console_url.as_deref(),
+            },
             with_processor,
         );
         tokio::select! {
@@ -151,6 +157,45 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> Result<()> {
         (Ok(()), Ok(())) => {
             say("stopped");
             Ok(())
+        }
+    }
+}
+
+/// Serves the console in this process until `shutdown`; its URL, or `None`
+/// (with the reason said) when it cannot start: the pipeline runs anyway.
+async fn start_console(
+    settings: &Settings,
+    nats_url: Option<&str>,
+    shutdown: &CancellationToken,
+) -> Option<String> {
+    let mut settings = settings.clone();
+    if let Some(url) = nats_url {
+        settings.ingest.nats.url = url.to_owned();
+    }
+    let listen = settings
+        .console
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], console::DEFAULT_PORT)));
+    let started = async {
+        let listener = console::bind(listen).await?;
+        let js = settings.connect().await?;
+        let address = listener.local_addr().unwrap_or(listen);
+        let state = console::prepare(settings.clone(), js, address)?;
+        Ok::<_, Error>((listener, state))
+    };
+    match started.await {
+        Ok((listener, state)) => {
+            let url = console::url(state.listen);
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _ =
+                    console::serve(listener, state, async move { stop.cancelled().await }).await;
+            });
+            Some(url)
+        }
+        Err(e) => {
+            say(&format!("console not started: {}", e.one_line()));
+            None
         }
     }
 }
@@ -189,15 +234,22 @@ fn cli_command(settings: &Settings, args: &UpArgs) -> String {
     }
 }
 
+/// Where the pieces `up` started answer.
+struct Urls<'a> {
+    ingest: &'a str,
+    admin: &'a str,
+    console: Option<&'a str>,
+}
+
 fn print_ready(
     settings: &Settings,
     cli: &str,
     nats_url: Option<&str>,
     data: &Path,
-    ingest_url: &str,
-    admin_url: &str,
+    urls: &Urls<'_>,
     with_processor: bool,
 ) {
+    let (ingest_url, admin_url, console_url) = (urls.ingest, urls.admin, urls.console);
     let names: Vec<&str> = settings
         .ingest
         .sources
@@ -235,6 +287,11 @@ fn print_ready(
             "  nats       {} (existing server)",
             settings.ingest.nats.redacted_url()
         )),
+    }
+    if let Some(url) = console_url {
+        say(&format!(
+            "  console    {url}  (webhooks, dead letters, re-drive)"
+        ));
     }
     say(&format!(
         "try: {cli} send {}   (Ctrl-C stops everything)",

@@ -33,8 +33,12 @@ listen = "127.0.0.1:{ingest}"
 group = "local"
 metrics_listen = "127.0.0.1:{metrics}"
 handler = {{ file = {{ path = {events:?} }} }}
+
+[console]
+listen = "127.0.0.1:{console}"
 "#,
         ingest = free_port()?,
+        console = free_port()?,
         metrics = free_port()?,
         sources = sources()
     ))
@@ -131,6 +135,19 @@ async fn up_runs_the_pipeline_and_ctrl_c_stops_all_of_it() -> anyhow::Result<()>
     let events = wait_lines(&dir.path().join("events.jsonl"), 1).await?;
     assert_eq!(events[0]["id"], "9:up-test");
     assert_eq!(events[0]["group"], "local");
+
+    // The console it started answers at the printed URL.
+    let console_url = output
+        .lines()
+        .find_map(|line| line.split("console    ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .with_context(|| format!("no console URL in {output}"))?
+        .to_owned();
+    let status: serde_json::Value = reqwest::get(format!("{console_url}api/status"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(status["sources"][0]["source"], "github", "{status}");
 
     assert_eq!(interrupt(&mut up).await?, Some(0));
     let output = std::fs::read_to_string(dir.path().join("up.log"))?;

@@ -31,8 +31,9 @@ use crate::args::ConsoleArgs;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 
-/// Where the console listens when neither `--listen` nor `[console] listen` says.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8899";
+/// The port the console listens on (on 127.0.0.1) when neither `--listen`
+/// nor `[console] listen` says.
+pub const DEFAULT_PORT: u16 = 8899;
 
 /// What every handler shares.
 pub struct Console {
@@ -56,7 +57,7 @@ pub async fn run(settings: &Settings, args: &ConsoleArgs) -> Result<()> {
     let listen = args
         .listen
         .or(settings.console.listen)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8899)));
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
     let listener = bind(listen).await?;
     let js = settings.connect().await?;
     let console = prepare(
