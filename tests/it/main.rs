@@ -14,6 +14,7 @@ mod cli_status_trace;
 mod cli_up;
 mod command_lines;
 mod console;
+mod console_browser;
 mod deploy_consistency;
 mod downstream_examples;
 mod durability_handled_once_across_nats_restart;

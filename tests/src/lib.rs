@@ -17,6 +17,7 @@
 //! [`topology`] (docker-compose.yml's topology as local processes).
 //! The tests themselves are one binary, `tests/it/main.rs`.
 
+pub mod browser;
 pub mod chaos;
 pub mod cli;
 pub mod ingest;
