@@ -33,11 +33,26 @@ impl History {
         since: Option<SystemTime>,
         headers_only: bool,
     ) -> Result<Self> {
-        let deliver_policy = match since {
-            Some(at) => DeliverPolicy::ByStartTime {
+        let start = since.map_or(Start::All, Start::Time);
+        Self::open_at(stream, subjects, start, headers_only).await
+    }
+
+    /// Like [`History::open`], from `start`.
+    ///
+    /// # Errors
+    /// The ordered consumer cannot be created.
+    pub async fn open_at(
+        stream: &Stream,
+        subjects: Vec<String>,
+        start: Start,
+        headers_only: bool,
+    ) -> Result<Self> {
+        let deliver_policy = match start {
+            Start::Time(at) => DeliverPolicy::ByStartTime {
                 start_time: OffsetDateTime::from(at),
             },
-            None => DeliverPolicy::All,
+            Start::Sequence(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
+            Start::All => DeliverPolicy::All,
         };
         let mut consumer = stream
             .create_consumer(OrderedConfig {
@@ -98,6 +113,17 @@ impl History {
         }
         Ok(Some(item))
     }
+}
+
+/// Where reading history starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    /// The first message stored.
+    All,
+    /// The first message stored at or after this time.
+    Time(SystemTime),
+    /// This sequence.
+    Sequence(u64),
 }
 
 /// One message of the history.

@@ -1,4 +1,6 @@
-//! `hookline trace`: where is this webhook? Its messages in `WEBHOOKS`
+//! `hookline trace`: where is this webhook? Found without scanning the
+//! stream (idempotency records and dead letters name its sequence; see
+//! [`find`]). Its messages in `WEBHOOKS`
 //! (the original, re-drives, replays) and, per processor group, its state
 //! from the idempotency record, the consumer's position and the DLQ.
 
@@ -7,9 +9,11 @@ use std::time::{Duration, SystemTime};
 use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::jetstream::{self, consumer, kv};
+use futures::TryStreamExt as _;
 use hookline_platform::contract::{
-    DLQ_SUBJECT_PREFIX, HEADER_DLQ_ATTEMPTS, HEADER_DLQ_REASON, REPLAY_SUBJECT_PREFIX,
-    SUBJECT_PREFIX, WebhookKey, dead_letter_message_id, original_subject,
+    DLQ_SUBJECT_PREFIX, HEADER_DLQ_ATTEMPTS, HEADER_DLQ_GROUP, HEADER_DLQ_REASON,
+    HEADER_DLQ_STREAM_SEQ, REPLAY_SUBJECT_PREFIX, SUBJECT_PREFIX, WebhookKey,
+    dead_letter_message_id, original_of_dead_letter, original_subject,
 };
 use hookline_processor::dead_letter::HEADER_REDRIVEN_FROM;
 use hookline_processor::idempotency::Record;
@@ -20,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::jetstream::{durable_consumers, filters, open_stream, subject_matches};
 use crate::replay::HEADER_REPLAY_OF;
 use crate::report::{GroupState, TraceMessage, TraceReport};
-use crate::scan::{History, header};
+use crate::scan::{History, Start};
 use crate::settings::Settings;
 use crate::table::{Table, cut};
 use crate::when::{parse_time, rfc3339, short_duration, system_time};
@@ -71,46 +75,114 @@ pub async fn find(
     }
     let names = &settings.ingest.stream;
     let stream = open_stream(js, &names.name).await?;
-    let source_token = args.source.as_deref().unwrap_or("*");
-    let subjects = vec![
-        format!("{SUBJECT_PREFIX}.{source_token}.>"),
-        format!("{REPLAY_SUBJECT_PREFIX}.*.{source_token}.>"),
-    ];
-    let mut history = History::open(&stream, subjects, since, true).await?;
-    // The argument may be the whole Nats-Msg-Id `<source>:<id>`.
-    let whole = WebhookKey::parse(&args.id);
-    let mut copies = Vec::new();
-    while let Some(item) = history.next().await? {
-        let message = &item.message;
-        let Some(msg_id) = header(message, NATS_MESSAGE_ID.as_ref()) else {
-            continue;
-        };
-        let subject = original_subject(&message.subject).into_owned();
-        let source = subject.split('.').nth(1).unwrap_or_default();
-        let base = msg_id.split(":redrive:").next().unwrap_or_default();
-        let base = base.split(":replay:").next().unwrap_or_default();
-        let is_it = |key: Option<&WebhookKey>| key.is_some_and(|k| k.message_id() == base);
-        if !is_it(WebhookKey::new(source, &args.id).ok().as_ref()) && !is_it(whole.as_ref()) {
+    let store = js.get_key_value(settings.idempotency_bucket()).await.ok();
+    let dlq = open_stream(js, &names.dlq_name).await.ok();
+    let groups = durable_consumers(&stream).await?;
+    // Where to start reading: a sequence of the webhook from the groups'
+    // idempotency records or its dead letters (direct reads, no scan), then
+    // only its own subject from when it was received.
+    let known = match since {
+        Some(_) => None,
+        None => {
+            let sources = candidate_sources(settings, &stream, args).await?;
+            locate(
+                &stream,
+                &groups,
+                store.as_ref(),
+                dlq.as_ref(),
+                &sources,
+                &args.id,
+            )
+            .await?
+        }
+    };
+    // (subjects, start, most messages read)
+    let scans = match &known {
+        Some(found) => {
+            let start = Start::Time(
+                found
+                    .received
+                    .checked_sub(CLOCK_SLACK)
+                    .unwrap_or(found.received),
+            );
+            let rest = found
+                .subject
+                .strip_prefix(SUBJECT_PREFIX)
+                .unwrap_or_default()
+                .trim_start_matches('.');
+            vec![
+                // Re-drives go to the webhook's own subject: look just after it.
+                (vec![found.subject.clone()], start, COPY_WINDOW),
+                // Replays have their own (quiet) subjects.
+                (
+                    vec![format!("{REPLAY_SUBJECT_PREFIX}.*.{rest}")],
+                    start,
+                    MAX_READ,
+                ),
+            ]
+        }
+        None => {
+            let source_token = args.source.as_deref().unwrap_or("*");
+            let subjects = vec![
+                format!("{SUBJECT_PREFIX}.{source_token}.>"),
+                format!("{REPLAY_SUBJECT_PREFIX}.*.{source_token}.>"),
+            ];
+            let start = match since {
+                Some(at) => Start::Time(at),
+                None => {
+                    let last = stream
+                        .get_info()
+                        .await
+                        .map_err(|e| Error::caused("cannot read stream info", e))?
+                        .state
+                        .last_sequence;
+                    Start::Sequence(last.saturating_sub(RECENT_WINDOW - 1).max(1))
+                }
+            };
+            vec![(subjects, start, MAX_READ)]
+        }
+    };
+    let mut copies: Vec<Copy> = Vec::new();
+    for (subjects, start, cap) in scans {
+        let mut history = History::open_at(&stream, subjects, start, true).await?;
+        let mut read = 0u64;
+        while let Some(item) = history.next().await? {
+            read += 1;
+            if read > cap {
+                break;
+            }
+            let message = &item.message;
+            if let Some(copy) = copy_of(
+                &message.subject,
+                message.headers.as_ref(),
+                item.stream_sequence,
+                item.published,
+                &args.id,
+            ) {
+                copies.push(copy);
+            }
+        }
+    }
+    // Copies the groups handled (their records name them) that the scans
+    // did not reach.
+    for &seq in known.iter().flat_map(|f| &f.sequences) {
+        if copies.iter().any(|c| c.seq == seq) {
             continue;
         }
-        let kind = if let Some(from) = header(message, HEADER_REDRIVEN_FROM) {
-            format!("re-driven from {from}")
-        } else if let Some(of) = header(message, HEADER_REPLAY_OF) {
-            format!(
-                "replayed to {} (copy of {of})",
-                message.subject.split('.').nth(1).unwrap_or_default()
+        if let Ok(message) = stream.direct_get(seq).await
+            && let Some(copy) = copy_of(
+                &message.subject,
+                Some(&message.headers),
+                seq,
+                crate::when::system_time(message.time),
+                &args.id,
             )
-        } else {
-            "received".to_owned()
-        };
-        copies.push(Copy {
-            seq: item.stream_sequence,
-            subject: message.subject.to_string(),
-            msg_id,
-            stored: item.published,
-            kind,
-        });
+        {
+            copies.push(copy);
+        }
     }
+    copies.sort_by_key(|c| c.seq);
+    copies.dedup_by_key(|c| c.seq);
     let Some(first) = copies.first().cloned() else {
         return Err(Error::NotFound(format!(
             "webhook {:?} is not in stream {}{} (messages are kept for {}; check the id and --source)",
@@ -133,12 +205,10 @@ pub async fn find(
         .as_ref()
         .and_then(|envelope| WebhookKey::new(&envelope.source, &envelope.id).ok())
         .or_else(|| WebhookKey::parse(&first.msg_id));
-    let store = js.get_key_value(settings.idempotency_bucket()).await.ok();
-    let dlq = open_stream(js, &names.dlq_name).await.ok();
-    let mut groups = Vec::new();
-    for group in durable_consumers(&stream).await? {
+    let mut states = Vec::new();
+    for group in &groups {
         let state = group_state(
-            &group,
+            group,
             &webhook_subject,
             &copies,
             dedup.as_ref(),
@@ -146,7 +216,7 @@ pub async fn find(
             dlq.as_ref(),
         )
         .await?;
-        groups.push(GroupState {
+        states.push(GroupState {
             group: group.name.clone(),
             state: state.0,
             detail: state.1,
@@ -171,8 +241,212 @@ pub async fn find(
                 kind: c.kind.clone(),
             })
             .collect(),
-        groups,
+        groups: states,
     })
+}
+
+/// Without a record or dead letter to start from, only the newest this many
+/// messages are read (`--since` reads from a time instead).
+pub const RECENT_WINDOW: u64 = 100_000;
+/// At most this many messages are read for one trace.
+pub const MAX_READ: u64 = 200_000;
+/// Messages of the webhook's own subject read from when it was received,
+/// looking for its re-drives (re-drives handled by a group are found from
+/// its record whenever they came).
+pub const COPY_WINDOW: u64 = 5_000;
+/// Read from this long before the webhook's `received_at` (ingest's clock
+/// against the server's).
+const CLOCK_SLACK: Duration = Duration::from_secs(5);
+
+/// A message of the webhook found without scanning.
+struct Found {
+    /// Its `webhooks.…` subject.
+    subject: String,
+    /// When ingest received it.
+    received: SystemTime,
+    /// Every sequence the records and dead letters named.
+    sequences: Vec<u64>,
+}
+
+/// The message as a [`Copy`] of webhook `id`, when its `Nats-Msg-Id` is one.
+fn copy_of(
+    subject: &str,
+    headers: Option<&async_nats::HeaderMap>,
+    seq: u64,
+    stored: SystemTime,
+    id: &str,
+) -> Option<Copy> {
+    let header = |name: &str| headers?.get(name).map(|v| v.as_str().to_owned());
+    let msg_id = header(NATS_MESSAGE_ID.as_ref())?;
+    let webhook_subject = original_subject(subject);
+    let source = webhook_subject.split('.').nth(1).unwrap_or_default();
+    let base = msg_id.split(":redrive:").next().unwrap_or_default();
+    let base = base.split(":replay:").next().unwrap_or_default();
+    // The argument may be the whole Nats-Msg-Id `<source>:<id>`.
+    let is_it = |key: Option<WebhookKey>| key.is_some_and(|k| k.message_id() == base);
+    if !is_it(WebhookKey::new(source, id).ok()) && !is_it(WebhookKey::parse(id)) {
+        return None;
+    }
+    let kind = if let Some(from) = header(HEADER_REDRIVEN_FROM) {
+        format!("re-driven from {from}")
+    } else if let Some(of) = header(HEADER_REPLAY_OF) {
+        format!(
+            "replayed to {} (copy of {of})",
+            subject.split('.').nth(1).unwrap_or_default()
+        )
+    } else {
+        "received".to_owned()
+    };
+    Some(Copy {
+        seq,
+        subject: subject.to_owned(),
+        msg_id,
+        stored,
+        kind,
+    })
+}
+
+/// The sources the id may belong to: `--source`, else every configured
+/// source and every source in the stream's subjects.
+async fn candidate_sources(
+    settings: &Settings,
+    stream: &jetstream::stream::Stream,
+    args: &TraceArgs,
+) -> Result<Vec<String>> {
+    if let Some(source) = &args.source {
+        return Ok(vec![source.clone()]);
+    }
+    let mut sources: Vec<String> = settings
+        .ingest
+        .sources
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let subjects: Vec<(String, usize)> = stream
+        .info_with_subjects(format!("{SUBJECT_PREFIX}.>"))
+        .await
+        .map_err(|e| Error::caused("cannot read the stream's subjects", e))?
+        .try_collect()
+        .await
+        .map_err(|e| Error::caused("cannot read the stream's subjects", e))?;
+    for (subject, _) in subjects {
+        if let Some(source) = subject.split('.').nth(1)
+            && !sources.iter().any(|s| s == source)
+        {
+            sources.push(source.to_owned());
+        }
+    }
+    Ok(sources)
+}
+
+/// A stored message of webhook `id` (or Nats-Msg-Id `<source>:<id>`):
+/// from any group's idempotency record (which holds its sequence), else
+/// from a dead letter of it (which names the original's sequence).
+async fn locate(
+    stream: &jetstream::stream::Stream,
+    groups: &[consumer::Info],
+    store: Option<&kv::Store>,
+    dlq: Option<&jetstream::stream::Stream>,
+    sources: &[String],
+    id: &str,
+) -> Result<Option<Found>> {
+    let mut keys: Vec<(String, WebhookKey)> = sources
+        .iter()
+        .filter_map(|source| Some((source.clone(), WebhookKey::new(source, id).ok()?)))
+        .collect();
+    if let Some(whole) = WebhookKey::parse(id)
+        && sources.iter().any(|s| s == whole.source())
+    {
+        keys.push((whole.source().to_owned(), whole));
+    }
+    let mut sequences = Vec::new();
+    if let Some(store) = store {
+        for (_, key) in &keys {
+            for group in groups {
+                let entry = store
+                    .entry(key.record_key(&group.name))
+                    .await
+                    .map_err(|e| Error::caused("cannot read the idempotency bucket", e))?;
+                if let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put)
+                    && let Ok(record) = serde_json::from_slice::<Record>(&entry.value)
+                {
+                    sequences.push(match record {
+                        Record::Done { seq, .. }
+                        | Record::Retrying { seq, .. }
+                        | Record::Claimed { seq, .. } => seq,
+                    });
+                }
+            }
+        }
+    }
+    if sequences.is_empty()
+        && let Some(dlq) = dlq
+    {
+        for (source, key) in &keys {
+            sequences.extend(dead_letter_origins(dlq, source, key.message_id()).await?);
+        }
+    }
+    for &seq in &sequences {
+        let Ok(message) = stream.direct_get(seq).await else {
+            continue; // removed by retention: try another
+        };
+        let received = Envelope::decode(message.payload.clone())
+            .ok()
+            .and_then(|e| e.received_at)
+            .map(|t| system_time_of(&t))
+            .unwrap_or_else(|| crate::when::system_time(message.time));
+        return Ok(Some(Found {
+            subject: original_subject(&message.subject).into_owned(),
+            received,
+            sequences: sequences.clone(),
+        }));
+    }
+    Ok(None)
+}
+
+/// The original sequences named by the dead letters of webhook `key` of `source`.
+async fn dead_letter_origins(
+    dlq: &jetstream::stream::Stream,
+    source: &str,
+    key: &str,
+) -> Result<Vec<u64>> {
+    let filter = format!("{DLQ_SUBJECT_PREFIX}.*.{source}.>");
+    let mut next = 1;
+    let mut found = Vec::new();
+    for _ in 0..MAX_DEAD_LETTERS_READ {
+        let letter = match dlq.direct_get_next_for_subject(&filter, Some(next)).await {
+            Ok(letter) => letter,
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
+            Err(e) => return Err(Error::caused("cannot read the dead letters", e)),
+        };
+        next = letter.sequence + 1;
+        let header = |name: &str| letter.headers.get(name).map(|v| v.as_str().to_owned());
+        let group = header(HEADER_DLQ_GROUP).unwrap_or_default();
+        let id = header(NATS_MESSAGE_ID.as_ref()).unwrap_or_default();
+        let original = original_of_dead_letter(&group, &id);
+        let base = original
+            .split(":redrive:")
+            .next()
+            .and_then(|rest| rest.split(":replay:").next());
+        if base == Some(key)
+            && let Some(seq) = header(HEADER_DLQ_STREAM_SEQ).and_then(|s| s.parse().ok())
+        {
+            found.push(seq);
+        }
+    }
+    Ok(found)
+}
+
+/// Dead letters read, at most, to find one webhook's.
+const MAX_DEAD_LETTERS_READ: usize = 100_000;
+
+fn system_time_of(t: &Timestamp) -> SystemTime {
+    u64::try_from(t.seconds)
+        .ok()
+        .map(|s| {
+            SystemTime::UNIX_EPOCH + Duration::new(s, u32::try_from(t.nanos).unwrap_or_default())
+        })
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// `(state, detail)` of the webhook in one group.
@@ -329,13 +603,7 @@ async fn dead_letter(
 
 /// A protobuf timestamp as RFC 3339.
 pub fn timestamp(t: &Timestamp) -> String {
-    let at = u64::try_from(t.seconds)
-        .ok()
-        .map(|s| {
-            SystemTime::UNIX_EPOCH + Duration::new(s, u32::try_from(t.nanos).unwrap_or_default())
-        })
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    rfc3339(at)
+    rfc3339(system_time_of(t))
 }
 
 fn render(report: &TraceReport) -> String {

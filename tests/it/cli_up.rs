@@ -137,6 +137,7 @@ async fn up_runs_the_pipeline_and_ctrl_c_stops_all_of_it() -> anyhow::Result<()>
     assert_eq!(events[0]["group"], "local");
 
     // The console it started answers at the printed URL.
+    let output = wait_for_output(dir.path(), &mut up, "| try:").await?;
     let console_url = output
         .lines()
         .find_map(|line| line.split("console    ").nth(1))
