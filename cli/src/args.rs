@@ -123,7 +123,7 @@ Examples:
 /// `hookline console`.
 #[derive(Debug, Args)]
 pub struct ConsoleArgs {
-    /// Address to listen on (default 127.0.0.1:8899, or [console] listen).
+    /// Address to listen on (default 127.0.0.1:8899, or `[console] listen`).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
 }
