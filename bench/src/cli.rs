@@ -33,7 +33,9 @@ Usage: hookline-bench [OPTIONS]      (scripts/bench builds and runs it)
 
 Also: hookline-bench render FILE.json [OUT.svg] prints a saved run's table
 and redraws its chart; hookline-bench load --addr HOST:PORT --secret S
-[--connections N] [--size BYTES] [--duration SECS] drives a running ingest.
+[--connections N] [--size BYTES] [--duration SECS] drives a running ingest;
+hookline-bench console [--webhooks N] times the console's pages on a stream
+of N webhooks (default 1,000,000).
 
 Needs release builds of hookline-ingest and hookline-processor next to this
 binary, and nats-server (NATS_SERVER_BIN, .tools/, PATH, or installed

@@ -16,6 +16,7 @@
 
 mod baseline;
 mod cli;
+mod console_bench;
 mod ingest_bench;
 mod loadgen;
 mod nats_server;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
             })
         }),
         Some("load") => runtime().and_then(|rt| rt.block_on(load(&args[1..]))),
+        Some("console") => runtime().and_then(|rt| rt.block_on(console_bench::run(&args[1..]))),
         Some("render") => render(&args[1..]),
         _ => match Options::parse(&args) {
             Ok(None) => {
