@@ -166,8 +166,8 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
             "/webhooks?source=github".to_owned(),
         ),
         (
-            "webhooks page, id text (5,000 scanned)",
-            "/webhooks?id=evt_0099".to_owned(),
+            "webhooks page, id text matching none",
+            "/webhooks?id=no-such-id".to_owned(),
         ),
         (
             "one webhook page (by id)",

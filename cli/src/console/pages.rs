@@ -442,6 +442,7 @@ pub async fn dead_letters(
 ) -> Response {
     match actions::dead_letters(&console, &query).await {
         Ok(letters) => {
+            let now = std::time::SystemTime::now();
             let value = |v: &Option<String>| v.clone().unwrap_or_default();
             let filters = html! {
                 input type="hidden" name="group" value=(value(&query.group));
@@ -466,12 +467,13 @@ pub async fn dead_letters(
                         input type="hidden" name="csrf" value=(console.csrf);
                         (filters)
                         table id="letters" {
-                            thead { tr { th {} th.n { "Seq" } th { "Dead-lettered" } th { "Group" } th { "Source" } th { "Event" } th { "Webhook" } th.n { "Attempts" } th { "Reason" } } }
+                            thead { tr { th {} th.n { "Seq" } th { "Dead-lettered" } th.n { "Age" } th { "Group" } th { "Source" } th { "Event" } th { "Webhook" } th.n { "Attempts" } th { "Reason" } } }
                             tbody { @for letter in &letters {
                                 tr {
                                     td { input type="checkbox" name="seq" value=(letter.seq) aria-label={ "select " (letter.seq) }; }
                                     td.n { (letter.seq) }
                                     td.time { (crate::when::rfc3339(letter.time)) }
+                                    td.n { (crate::when::short_duration(now.duration_since(letter.time).unwrap_or_default())) }
                                     td { (letter.group) }
                                     td { (letter.source) }
                                     td { (letter.event) }
