@@ -40,7 +40,7 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
         max_bytes: ByteSize(24 << 30),
         ..StreamConfig::default()
     };
-    streams.ensure(&js).await?;
+    streams.declare(&js).await?;
     let stream = js.get_stream("WEBHOOKS").await?;
     for group in GROUPS {
         let config = hookline_processor::ProcessorConfig::new(group);
@@ -113,7 +113,7 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
     }
     for (source, id, seq) in &probe_seqs {
         for group in GROUPS {
-            let key = hookline_processor::idempotency::record_key(group, &format!("{source}:{id}"));
+            let key = hookline_platform::contract::WebhookKey::new(source, id)?.record_key(group);
             bucket
                 .put(
                     key,
