@@ -74,14 +74,23 @@ pub struct IngestConfig {
     /// The `Retry-After` (seconds) sent with 503.
     #[serde(default = "default_retry_after", deserialize_with = "config::duration")]
     pub retry_after: Duration,
-    /// Memory for request bodies in flight (declared `Content-Length`, or
-    /// the source's `max_body` when undeclared). A request waits for its
-    /// share before its body is read (the rest stays in the socket) and
-    /// gets 503 with `Retry-After` when none frees up within
-    /// `publish_timeout`. Bounds ingest's memory under bursts of large
+    /// Memory for request bodies in flight, reserved as their bytes
+    /// arrive (a declared `Content-Length` reserves nothing). Bodies still
+    /// arriving (unauthenticated) hold at most half; when none is free,
+    /// bodies arriving for over a second are shed (503) in favour of the
+    /// newcomer, which otherwise waits up to `publish_timeout` and gets 503
+    /// with `Retry-After`. Bounds ingest's memory under bursts of large
     /// bodies; small bodies never notice it.
     #[serde(default = "default_max_in_flight_bytes")]
     pub max_in_flight_bytes: ByteSize,
+    /// Slowest accepted body data rate, in bytes per second, checked over
+    /// every 5 s window while a body arrives (408 below it); 0 disables.
+    #[serde(default = "default_min_body_rate")]
+    pub min_body_rate: ByteSize,
+    /// Most connections open at once on each listener; more are answered
+    /// 503 and closed at once (`hookline_ingest_connections_refused_total`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Runtime threads: 1 (one core per instance; scale with instances),
     /// 0 for one per core, or n.
     #[serde(default = "default_worker_threads")]
@@ -109,6 +118,12 @@ fn default_retry_after() -> Duration {
 fn default_max_in_flight_bytes() -> ByteSize {
     ByteSize(8 << 20)
 }
+fn default_min_body_rate() -> ByteSize {
+    ByteSize(1024)
+}
+fn default_max_connections() -> usize {
+    1024
+}
 fn default_worker_threads() -> usize {
     1
 }
@@ -124,6 +139,8 @@ impl Default for IngestConfig {
             body_timeout: default_body_timeout(),
             retry_after: default_retry_after(),
             max_in_flight_bytes: default_max_in_flight_bytes(),
+            min_body_rate: default_min_body_rate(),
+            max_connections: default_max_connections(),
             worker_threads: default_worker_threads(),
         }
     }
@@ -361,6 +378,9 @@ impl IngestSettings {
             return Err(SettingsError::NotPositive(
                 "ingest.max_in_flight_bytes (at least 1KiB)",
             ));
+        }
+        if ingest.max_connections == 0 {
+            return Err(SettingsError::NotPositive("ingest.max_connections"));
         }
         if ingest.worker_threads > runtime::MAX_WORKER_THREADS {
             return Err(SettingsError::TooManyThreads {

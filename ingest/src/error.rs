@@ -31,6 +31,9 @@ pub enum IngestError {
     /// The body did not arrive within the body timeout.
     #[error("request body not received in time")]
     BodyTimeout,
+    /// The body arrived slower than `ingest.min_body_rate`.
+    #[error("request body arriving too slowly")]
+    BodyTooSlow,
     /// The body could not be read (client aborted, bad chunked encoding).
     #[error("unreadable request body")]
     BadBody(#[source] axum::Error),
@@ -38,6 +41,12 @@ pub enum IngestError {
     /// than `publish_timeout`: shed before reading the body.
     #[error("too many request bodies in flight")]
     Overloaded {
+        /// Sent as `Retry-After`.
+        retry_after: Duration,
+    },
+    /// A body still arriving slowly gave its budget to a newcomer.
+    #[error("slow request body shed to serve others")]
+    Shed {
         /// Sent as `Retry-After`.
         retry_after: Duration,
     },
@@ -59,9 +68,11 @@ impl IngestError {
             Self::UnknownSource => StatusCode::NOT_FOUND,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::BodyTimeout | Self::BodyTooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::BadBody(_) => StatusCode::BAD_REQUEST,
-            Self::Overloaded { .. } | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded { .. } | Self::Shed { .. } | Self::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -72,8 +83,10 @@ impl IngestError {
             Self::Unauthorized(rejection) => rejection.reason(),
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::BodyTimeout => "body_timeout",
+            Self::BodyTooSlow => "body_too_slow",
             Self::BadBody(_) => "bad_body",
             Self::Overloaded { .. } => "overloaded",
+            Self::Shed { .. } => "shed_slow_body",
             Self::Unavailable { cause, .. } => cause.reason(),
         }
     }
@@ -87,8 +100,9 @@ impl IngestError {
             Self::Unauthorized(_) => "webhook signature could not be verified",
             Self::BodyTooLarge { .. } => "request body too large",
             Self::BodyTimeout => "request body not received in time",
+            Self::BodyTooSlow => "request body arrived too slowly",
             Self::BadBody(_) => "request body could not be read",
-            Self::Overloaded { .. } | Self::Unavailable { .. } => {
+            Self::Overloaded { .. } | Self::Shed { .. } | Self::Unavailable { .. } => {
                 "webhook not persisted; retry later"
             }
         }
@@ -100,8 +114,9 @@ impl IngestError {
             Self::Unauthorized(_) => "unauthorized",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::BodyTimeout => "body_timeout",
+            Self::BodyTooSlow => "body_too_slow",
             Self::BadBody(_) => "bad_request",
-            Self::Overloaded { .. } | Self::Unavailable { .. } => "unavailable",
+            Self::Overloaded { .. } | Self::Shed { .. } | Self::Unavailable { .. } => "unavailable",
         }
     }
 }
@@ -109,14 +124,14 @@ impl IngestError {
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %ErrorChain(&self), "webhook not accepted");
-        } else {
-            tracing::debug!(error = %ErrorChain(&self), status = status.as_u16(), "webhook rejected");
-        }
+        // 5xx are logged once per outage by the caller (`outage.rs`).
+        tracing::debug!(error = %ErrorChain(&self), status = status.as_u16(), "webhook not accepted");
         let body = json!({ "error": self.code(), "message": self.public_message() });
         let mut response = (status, Json(body)).into_response();
-        if let Self::Overloaded { retry_after } | Self::Unavailable { retry_after, .. } = &self {
+        if let Self::Overloaded { retry_after }
+        | Self::Shed { retry_after }
+        | Self::Unavailable { retry_after, .. } = &self
+        {
             let seconds = retry_after.as_secs().max(1);
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

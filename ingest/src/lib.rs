@@ -16,6 +16,8 @@
 //! [`AppState::connect`] (sources, NATS, streams), [`router`] and [`serve`].
 //! `main.rs` only wires these together.
 
+pub mod body;
+pub mod budget;
 pub mod capture;
 pub mod config;
 pub mod envelope;
@@ -23,6 +25,7 @@ pub mod error;
 pub mod publish;
 pub mod sources;
 
+mod outage;
 mod routes;
 mod server;
 mod telemetry;

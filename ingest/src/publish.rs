@@ -26,7 +26,7 @@ pub struct Persisted {
     pub duplicate: bool,
 }
 
-/// Why a webhook was not persisted. Every variant means "answer 503".
+/// Why a webhook was not persisted: 503, except [`PublishError::TooLarge`] (413).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The client is not connected right now.
@@ -35,10 +35,13 @@ pub enum PublishError {
     /// No PubAck within the publish timeout.
     #[error("no PubAck within {0:?}")]
     TimedOut(Duration),
-    /// The server refused the message (e.g. stream full with `discard: new`,
-    /// message too large for the server).
+    /// The server refused the message (e.g. stream full with `discard: new`).
     #[error("JetStream refused the message")]
     Refused(#[source] jetstream::context::PublishError),
+    /// The message is larger than the server's `max_payload`: no retry
+    /// can succeed (answered 413, not 503).
+    #[error("message larger than the server's max_payload")]
+    TooLarge(#[source] jetstream::context::PublishError),
 }
 
 impl PublishError {
@@ -48,6 +51,7 @@ impl PublishError {
             Self::Disconnected => "disconnected",
             Self::TimedOut(_) => "timeout",
             Self::Refused(_) => "refused",
+            Self::TooLarge(_) => "too_large",
         }
     }
 }
@@ -151,6 +155,9 @@ impl Publisher {
                 }
                 Err(error) if is_transient(error.kind()) => {
                     return Err(PublishError::TimedOut(self.timeout));
+                }
+                Err(error) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    return Err(PublishError::TooLarge(error));
                 }
                 Err(error) => return Err(PublishError::Refused(error)),
             }

@@ -11,18 +11,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hookline_platform::contract::WebhookKey;
 use hookline_proto::Message;
 use hookline_signature::Outcome;
-use http_body_util::BodyExt;
 use serde::Serialize;
-use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
+use crate::body::{BodyBounds, read_body};
 use crate::envelope::{self, Fields, VerifiedRequest};
 use crate::error::{IngestError, plain};
-use crate::publish::Outgoing;
+use crate::publish::{Outgoing, PublishError};
 use crate::sources::Source;
 use crate::state::{AppState, Inner};
 use crate::telemetry::{self, UNKNOWN_SOURCE};
@@ -109,6 +108,7 @@ async fn receive(
     request: Request,
 ) -> Response {
     let started = Instant::now();
+    let body_started = tokio::time::Instant::now();
     // The request taken apart rather than extracted as `HeaderMap` + `Body`:
     // the `HeaderMap` extractor clones the whole map.
     let (parts, body) = request.into_parts();
@@ -138,19 +138,27 @@ async fn receive(
     // Not wrapped at all when disabled: an `Instrumented` future still
     // enters and exits its (empty) span on every poll.
     let result = if span.is_disabled() {
-        accept(&state, source, &headers, &target, body).await
+        accept(&state, source, &headers, &target, body, body_started).await
     } else {
-        accept(&state, source, &headers, &target, body)
+        accept(&state, source, &headers, &target, body, body_started)
             .instrument(span)
             .await
     };
     let response = match result {
-        Ok(accepted) => accepted.into_response(source),
+        Ok(accepted) => {
+            state.inner.outage.succeeded();
+            accepted.into_response(source)
+        }
         Err(error) => {
+            if error.status().is_server_error() {
+                state.inner.outage.failed(&error);
+            }
             // 503s are counted as publish failures by `accept`; the rest are rejections.
             if !matches!(
                 error,
-                IngestError::Unavailable { .. } | IngestError::Overloaded { .. }
+                IngestError::Unavailable { .. }
+                    | IngestError::Overloaded { .. }
+                    | IngestError::Shed { .. }
             ) {
                 source.metrics.rejected(error.reason());
             }
@@ -173,6 +181,7 @@ async fn accept(
     headers: &HeaderMap,
     target: &Target<'_>,
     body: Body,
+    started: tokio::time::Instant,
 ) -> Result<Accepted, IngestError> {
     let inner = &state.inner;
     let received_at = inner.sources.now();
@@ -184,10 +193,24 @@ async fn accept(
         });
     }
     // Held until the answer: the body, then its Envelope, are in memory.
-    let _budget = reserve_body_budget(inner, declared, source.max_body)
+    let mut budget = inner.body_budget.reservation();
+    let bounds = BodyBounds {
+        limit: source.max_body,
+        started,
+        timeout: inner.body_timeout,
+        min_rate: inner.min_body_rate,
+        retry_after: inner.retry_after,
+    };
+    let read = read_body(body, declared, bounds, &mut budget)
         .await
-        .inspect_err(|_| source.metrics.publish_failed("overloaded"))?;
-    let read = read_body(body, declared, source.max_body, inner.body_timeout).await?;
+        .inspect_err(|error| {
+            if matches!(
+                error,
+                IngestError::Overloaded { .. } | IngestError::Shed { .. }
+            ) {
+                source.metrics.publish_failed(error.reason());
+            }
+        })?;
     let body = &read.buffer[read.offset..];
 
     let request = hookline_signature::Request::new(headers, body)
@@ -209,6 +232,8 @@ async fn accept(
             ));
         }
     };
+    // Verified: its bytes leave the share unauthenticated bodies may hold.
+    budget.body_complete();
     source.metrics.verified.increment(1);
 
     let id = verified
@@ -294,6 +319,12 @@ async fn accept(
                 sequence: persisted.sequence,
             }))
         }
+        // The Envelope does not fit the server's `max_payload` (start-up
+        // checks make this rare: an id or event from a huge body): no retry
+        // can succeed, so 413, never 503.
+        Err(PublishError::TooLarge(_)) => Err(IngestError::BodyTooLarge {
+            limit: source.max_body,
+        }),
         Err(cause) => {
             source.metrics.publish_failed(cause.reason());
             Err(IngestError::Unavailable {
@@ -343,86 +374,6 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-}
-
-/// Waits (up to `publish_timeout`) for this body's share of
-/// `ingest.max_in_flight_bytes`: its declared length, or `limit` when undeclared.
-async fn reserve_body_budget<'a>(
-    inner: &'a Inner,
-    declared: Option<u64>,
-    limit: usize,
-) -> Result<SemaphorePermit<'a>, IngestError> {
-    let bytes = declared.unwrap_or(limit as u64);
-    let kib = u32::try_from(bytes.div_ceil(1024))
-        .unwrap_or(u32::MAX)
-        .clamp(1, inner.body_budget_kib);
-    match tokio::time::timeout(inner.budget_wait, inner.body_budget.acquire_many(kib)).await {
-        Ok(Ok(permit)) => Ok(permit),
-        Ok(Err(_)) | Err(_) => Err(IngestError::Overloaded {
-            retry_after: inner.retry_after,
-        }),
-    }
-}
-
-/// A request body as read by [`read_body`].
-struct ReadBody {
-    /// `buffer[offset..]` is the body.
-    buffer: BytesMut,
-    offset: usize,
-    /// The buffer is an Envelope payload begun by
-    /// [`envelope::start_payload`] (the body had a declared length).
-    in_place: bool,
-}
-
-/// Reads the body, never buffering past `limit` and never waiting past
-/// `timeout`. A body with a declared length is read straight into its
-/// place in the message payload; others into a buffer of their own.
-/// (Copying out of hyper's read buffer also keeps a small body from
-/// pinning that whole buffer while the PubAck is awaited.)
-async fn read_body(
-    mut body: Body,
-    declared: Option<u64>,
-    limit: usize,
-    timeout: Duration,
-) -> Result<ReadBody, IngestError> {
-    let declared = declared
-        .and_then(|len| usize::try_from(len).ok())
-        .filter(|&len| len <= limit);
-    let (buffer, offset) = match declared {
-        Some(len) => (envelope::start_payload(len), envelope::body_offset(len)),
-        None => (BytesMut::new(), 0),
-    };
-    let read = async {
-        let mut buffer = buffer;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(IngestError::BadBody)?;
-            if let Ok(data) = frame.into_data() {
-                if buffer.len() - offset + data.len() > limit {
-                    return Err(IngestError::BodyTooLarge { limit });
-                }
-                buffer.extend_from_slice(&data);
-            }
-        }
-        let in_place = declared.is_some_and(|len| buffer.len() - offset == len);
-        if declared.is_some() && !in_place {
-            // Cannot happen with hyper (it enforces Content-Length); keep the
-            // body alone rather than a payload with a wrong length.
-            let body = buffer.split_off(offset);
-            return Ok(ReadBody {
-                buffer: body,
-                offset: 0,
-                in_place: false,
-            });
-        }
-        Ok(ReadBody {
-            buffer,
-            offset,
-            in_place,
-        })
-    };
-    tokio::time::timeout(timeout, read)
-        .await
-        .unwrap_or(Err(IngestError::BodyTimeout))
 }
 
 async fn healthz() -> Response {

@@ -6,15 +6,22 @@
 //! head (slowloris) or holds an idle keep-alive connection is disconnected
 //! within that bound; a slow body is bounded by `ingest.body_timeout` in
 //! the handler (408). `axum::serve` sets no such timeout, hence this loop.
+//!
+//! Each listener holds at most `ingest.max_connections` connections: one
+//! more is answered a canned 503 and closed at once, without reading it
+//! (`hookline_ingest_open_connections` and
+//! `hookline_ingest_connections_refused_total`).
 
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -47,16 +54,27 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let header_timeout = state.inner.header_timeout;
+    let limits = ConnectionLimits {
+        header_timeout: state.inner.header_timeout,
+        max_connections: state.inner.max_connections,
+        retry_after: state.inner.retry_after,
+    };
     let public = serve_router(
         listener,
         router(state.clone()),
-        header_timeout,
+        limits,
+        "public",
         shutdown.clone(),
     );
     match admin {
         Some(admin) => {
-            let admin = serve_router(admin, admin_router(state.clone()), header_timeout, shutdown);
+            let admin = serve_router(
+                admin,
+                admin_router(state.clone()),
+                limits,
+                "admin",
+                shutdown,
+            );
             tokio::join!(public, admin);
         }
         None => public.await,
@@ -67,15 +85,30 @@ pub async fn serve(
     Ok(())
 }
 
+/// What bounds each listener's connections.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    header_timeout: Duration,
+    max_connections: usize,
+    retry_after: Duration,
+}
+
 /// Accepts connections until `shutdown`, then asks every open connection to
 /// finish its in-flight request and close, and waits for them all.
 async fn serve_router(
     listener: TcpListener,
     app: Router,
-    header_timeout: Duration,
+    limits: ConnectionLimits,
+    name: &'static str,
     shutdown: CancellationToken,
 ) {
     let connections = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let open = metrics::gauge!("hookline_ingest_open_connections", "listener" => name);
+    let refused =
+        metrics::counter!("hookline_ingest_connections_refused_total", "listener" => name);
+    let refusal = refusal(limits.retry_after);
+    let header_timeout = limits.header_timeout;
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -93,6 +126,11 @@ async fn serve_router(
                 continue;
             }
         };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            refused.increment(1);
+            refuse(&stream, &refusal);
+            continue;
+        };
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
@@ -101,7 +139,10 @@ async fn serve_router(
         // wake-up of the connection, and the shared token's lock and notifier
         // would be contended by every connection at once.
         let shutdown = shutdown.child_token();
+        let open = open.clone();
+        open.increment(1.0);
         connections.spawn(async move {
+            let _slot = slot;
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -119,11 +160,32 @@ async fn serve_router(
             if let Err(error) = result {
                 tracing::debug!(%error, "connection closed with an error");
             }
+            open.decrement(1.0);
         });
     }
     drop(listener);
     connections.close();
     connections.wait().await;
+}
+
+/// The canned answer to a connection over the cap.
+fn refusal(retry_after: Duration) -> Vec<u8> {
+    let body = r#"{"error":"unavailable","message":"too many connections; retry later"}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         retry-after: {}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        retry_after.as_secs().max(1),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Answers 503 without waiting (whatever the socket takes now) and closes:
+/// a refused connection costs no task, no buffer and no timer.
+fn refuse(stream: &TcpStream, refusal: &[u8]) {
+    if let Err(error) = stream.try_write(refusal) {
+        tracing::debug!(%error, "could not answer a refused connection");
+    }
 }
 
 fn is_connection_error(error: &std::io::Error) -> bool {

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Semaphore;
 
+use crate::budget::BodyBudget;
 use crate::config::IngestSettings;
 use crate::error::Error;
+use crate::outage::OutageLog;
 use crate::publish::Publisher;
 use crate::sources::Sources;
 
@@ -26,11 +27,14 @@ pub(crate) struct Inner {
     pub(crate) header_timeout: Duration,
     pub(crate) body_timeout: Duration,
     pub(crate) retry_after: Duration,
-    /// `ingest.max_in_flight_bytes` as permits of 1 KiB.
-    pub(crate) body_budget: Semaphore,
-    pub(crate) body_budget_kib: u32,
-    /// How long a request waits for body budget (`publish_timeout`).
-    pub(crate) budget_wait: Duration,
+    /// `ingest.max_in_flight_bytes`, reserved as bodies arrive.
+    pub(crate) body_budget: BodyBudget,
+    /// `ingest.min_body_rate` in bytes per second (0: off).
+    pub(crate) min_body_rate: u64,
+    /// `ingest.max_connections`, per listener.
+    pub(crate) max_connections: usize,
+    /// 503s, logged once per outage.
+    pub(crate) outage: OutageLog,
     /// Secrets captured from handshakes (only when a source captures one).
     pub(crate) captures: Option<crate::capture::Captures>,
 }
@@ -74,8 +78,6 @@ impl AppState {
         } else {
             None
         };
-        let body_budget_kib =
-            u32::try_from(settings.ingest.max_in_flight_bytes.0 / 1024).unwrap_or(u32::MAX);
         Ok(Self {
             inner: Arc::new(Inner {
                 sources,
@@ -86,9 +88,14 @@ impl AppState {
                 header_timeout: settings.ingest.header_timeout,
                 body_timeout: settings.ingest.body_timeout,
                 retry_after: settings.ingest.retry_after,
-                body_budget: Semaphore::new(body_budget_kib as usize),
-                body_budget_kib,
-                budget_wait: settings.ingest.publish_timeout,
+                // A request waits for budget as long as for a PubAck.
+                body_budget: BodyBudget::new(
+                    settings.ingest.max_in_flight_bytes.0,
+                    settings.ingest.publish_timeout,
+                ),
+                min_body_rate: settings.ingest.min_body_rate.0,
+                max_connections: settings.ingest.max_connections,
+                outage: OutageLog::default(),
                 captures,
             }),
         })

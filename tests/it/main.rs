@@ -21,6 +21,7 @@ mod durability_handled_once_across_nats_restart;
 mod first_run_hints;
 mod hostile_flood;
 mod hostile_requests;
+mod hostile_silent_clients;
 mod hostile_slow_clients;
 mod ingest_accepts_each_provider;
 mod ingest_answers_bad_requests;
