@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hookline_platform::config::{self, ByteSize};
+
+use crate::envelope::MAX_ENVELOPE_OVERHEAD;
 use hookline_platform::contract::is_valid_name;
 use hookline_platform::nats::NatsConfig;
 use hookline_platform::runtime;
@@ -47,9 +49,11 @@ pub struct IngestConfig {
     /// not on `listen` (keep metrics off the public port).
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
-    /// Body limit for sources that set none.
-    #[serde(default = "default_max_body")]
-    pub max_body: ByteSize,
+    /// Body limit for sources that set none; by default the largest body
+    /// whose Envelope fits the NATS server's `max_payload` (see
+    /// [`IngestSettings::check_payload_fit`]).
+    #[serde(default)]
+    pub max_body: Option<ByteSize>,
     /// Total time allowed for publishing and awaiting the PubAck (retries
     /// included) before answering 503.
     #[serde(
@@ -100,9 +104,6 @@ pub struct IngestConfig {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 8080))
 }
-fn default_max_body() -> ByteSize {
-    ByteSize(1 << 20)
-}
 fn default_publish_timeout() -> Duration {
     Duration::from_secs(5)
 }
@@ -133,7 +134,7 @@ impl Default for IngestConfig {
         Self {
             listen: default_listen(),
             metrics_listen: None,
-            max_body: default_max_body(),
+            max_body: None,
             publish_timeout: default_publish_timeout(),
             header_timeout: default_header_timeout(),
             body_timeout: default_body_timeout(),
@@ -322,6 +323,35 @@ pub enum SettingsError {
         "source {0:?}: `public_url` must be an absolute http:// or https:// URL without a query string (the request's query is appended)"
     )]
     BadPublicUrl(String),
+    /// A body limit whose Envelope cannot fit the server's `max_payload`.
+    #[error(
+        "{key} = {max_body} bytes cannot fit the NATS server's max_payload of {max_payload} bytes \
+         with the Envelope around it (up to {overhead} bytes): set {key} to at most {fits} \
+         or raise max_payload in the server's configuration"
+    )]
+    BodyExceedsPayload {
+        /// The config key.
+        key: String,
+        /// Its value.
+        max_body: u64,
+        /// The server's limit.
+        max_payload: u64,
+        /// The Envelope overhead bound.
+        overhead: u64,
+        /// The largest body limit that fits.
+        fits: u64,
+    },
+    /// A server whose `max_payload` leaves no room for a body.
+    #[error(
+        "the NATS server's max_payload of {max_payload} bytes leaves no room for a body \
+         with the Envelope around it (up to {overhead} bytes): raise max_payload"
+    )]
+    PayloadTooSmall {
+        /// The server's limit.
+        max_payload: u64,
+        /// The Envelope overhead bound.
+        overhead: u64,
+    },
     /// `ingest.worker_threads` above the sanity limit.
     #[error("ingest.worker_threads must be at most {max} (0 means one per core)")]
     TooManyThreads {
@@ -371,7 +401,7 @@ impl IngestSettings {
                 return Err(SettingsError::NotPositive(name));
             }
         }
-        if ingest.max_body.0 == 0 {
+        if ingest.max_body.is_some_and(|b| b.0 == 0) {
             return Err(SettingsError::NotPositive("ingest.max_body"));
         }
         if ingest.max_in_flight_bytes.0 < 1024 {
@@ -388,6 +418,47 @@ impl IngestSettings {
             });
         }
         Ok(())
+    }
+}
+
+impl IngestSettings {
+    /// The body limit of sources that set none, checked against the
+    /// connected server's `max_payload`: `ingest.max_body` when set, else the
+    /// largest body whose Envelope fits (`max_payload` minus
+    /// [`MAX_ENVELOPE_OVERHEAD`]). Every limit set (global or per source)
+    /// must fit, so that a body within its limit is never refused by NATS
+    /// (that would be 503 forever instead of 413).
+    ///
+    /// # Errors
+    /// The first limit that cannot fit, naming its key and both numbers.
+    pub fn check_payload_fit(&self, max_payload: u64) -> Result<u64, SettingsError> {
+        let overhead = MAX_ENVELOPE_OVERHEAD;
+        let fits = max_payload.saturating_sub(overhead);
+        if fits < 1024 {
+            return Err(SettingsError::PayloadTooSmall {
+                max_payload,
+                overhead,
+            });
+        }
+        let explicit = std::iter::once(("ingest.max_body".to_owned(), self.ingest.max_body)).chain(
+            self.sources
+                .iter()
+                .map(|s| (format!("max_body of source {:?}", s.name), s.max_body)),
+        );
+        for (key, max_body) in explicit {
+            if let Some(ByteSize(max_body)) = max_body
+                && max_body > fits
+            {
+                return Err(SettingsError::BodyExceedsPayload {
+                    key,
+                    max_body,
+                    max_payload,
+                    overhead,
+                    fits,
+                });
+            }
+        }
+        Ok(self.ingest.max_body.map_or(fits, |b| b.0))
     }
 }
 
@@ -517,5 +588,38 @@ mod tests {
         ));
         let settings = parse(&format!("[ingest]\nworker_threads = 0\n{source}")).unwrap();
         assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn body_limits_must_fit_max_payload_with_the_envelope() {
+        const MIB: u64 = 1 << 20;
+        let source =
+            "[[sources]]\nname = \"gh\"\nprovider = \"github\"\nsecrets = [{ value = \"s\" }]";
+        // Default: the largest body that fits nats-server's default 1 MiB.
+        let settings = parse(source).unwrap();
+        assert_eq!(
+            settings.check_payload_fit(MIB).unwrap(),
+            MIB - MAX_ENVELOPE_OVERHEAD
+        );
+        let settings = parse(&format!("[ingest]\nmax_body = \"1MiB\"\n{source}")).unwrap();
+        let err = settings.check_payload_fit(MIB).unwrap_err().to_string();
+        assert!(
+            err.contains("ingest.max_body = 1048576 bytes")
+                && err.contains("max_payload of 1048576 bytes"),
+            "{err}"
+        );
+        assert_eq!(settings.check_payload_fit(8 * MIB).unwrap(), MIB);
+        let settings = parse(&format!("{source}\nmax_body = \"8MiB\"")).unwrap();
+        let err = settings.check_payload_fit(MIB).unwrap_err().to_string();
+        assert!(
+            err.contains("source \"gh\"") && err.contains("8388608"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+        let settings = parse(source).unwrap();
+        assert!(matches!(
+            settings.check_payload_fit(64 * 1024),
+            Err(SettingsError::PayloadTooSmall { .. })
+        ));
     }
 }

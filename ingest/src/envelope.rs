@@ -12,6 +12,21 @@ use sha2::{Digest, Sha256};
 /// At most this many request headers are kept in the Envelope.
 pub const MAX_KEPT_HEADERS: usize = 64;
 
+/// The most a published message can exceed its body by, so that
+/// `max_body` plus this must fit the NATS server's `max_payload`:
+/// - the kept headers, at most the whole request head
+///   ([`crate::MAX_HEADER_BYTES`], 64 KiB);
+/// - the Envelope's copies of header values (id, event, content type, each
+///   from a distinct header), again at most the head;
+/// - 4 KiB for the rest: field keys and lengths (≤ 12 bytes for each of 64
+///   headers), source, scheme, timestamp, the NATS headers (`Nats-Msg-Id`
+///   ≤ 265 bytes, `Hookline-Source`, `Hookline-Event` ≤ 256) and the
+///   dead-letter headers a processor adds when it republishes the Envelope.
+///
+/// An id or event read from the body is a copy of body bytes and is not
+/// covered: such a message may not fit, and is answered 413.
+pub const MAX_ENVELOPE_OVERHEAD: u64 = 2 * crate::server::MAX_HEADER_BYTES as u64 + 4096;
+
 /// The webhook id when the provider gives none: `sha256:<hex>` of the
 /// source name, a NUL and the raw body (same body to one source = same id).
 pub fn content_id(source: &str, body: &[u8]) -> String {

@@ -26,6 +26,8 @@ pub struct Source {
     /// For providers that hand their secret over in a handshake (Asana,
     /// Notion): the spec to verify with the captured secret.
     pub(crate) captures: Option<hookline_signature::ProviderSpec>,
+    /// `max_body` was configured (else it is what fits the server).
+    explicit_max_body: bool,
     /// `webhooks.<name>.` — the subject prefix, built once.
     pub(crate) subject_prefix: String,
     pub(crate) metrics: SourceMetrics,
@@ -83,22 +85,37 @@ pub enum SourceError {
 }
 
 impl Sources {
-    /// Resolves every `[[sources]]` entry.
+    /// Resolves every `[[sources]]` entry. Sources that set no `max_body`
+    /// take `ingest.max_body`, until [`Sources::default_max_body`] says
+    /// what fits the server.
     ///
     /// # Errors
     /// The first source whose secrets or provider settings are unusable.
     pub fn build(settings: &IngestSettings) -> Result<Self, SourceError> {
-        let default_max_body = settings.ingest.max_body;
         let mut map = HashMap::new();
         for config in &settings.sources {
-            let max_body = config.max_body.unwrap_or(default_max_body).0;
-            let source = Source::build(config, usize::try_from(max_body).unwrap_or(usize::MAX))?;
+            let max_body = config.max_body.or(settings.ingest.max_body).map(|b| b.0);
+            let source = Source::build(config, max_body)?;
             map.insert(config.name.clone(), Arc::new(source));
         }
         Ok(Self {
             map,
             ..Self::default()
         })
+    }
+
+    /// Sets the body limit of sources without one of their own (from
+    /// [`IngestSettings::check_payload_fit`], once the server is known).
+    /// Call before the sources are shared.
+    pub fn default_max_body(&mut self, limit: u64) {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        for source in self.map.values_mut() {
+            if let Some(source) = Arc::get_mut(source)
+                && !source.explicit_max_body
+            {
+                source.max_body = limit;
+            }
+        }
     }
 
     /// The source named `name`.
@@ -131,7 +148,7 @@ impl Sources {
 }
 
 impl Source {
-    fn build(config: &SourceConfig, max_body: usize) -> Result<Self, SourceError> {
+    fn build(config: &SourceConfig, max_body: Option<u64>) -> Result<Self, SourceError> {
         let secrets = config
             .secrets
             .iter()
@@ -179,7 +196,8 @@ impl Source {
             metrics: SourceMetrics::new(&config.name),
             name: config.name.clone(),
             verifier,
-            max_body,
+            max_body: max_body.map_or(usize::MAX, |b| usize::try_from(b).unwrap_or(usize::MAX)),
+            explicit_max_body: max_body.is_some(),
             public_url: config.public_url.clone(),
             captures,
         })

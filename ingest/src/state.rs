@@ -61,8 +61,10 @@ impl AppState {
         metrics: Option<PrometheusHandle>,
     ) -> Result<Self, Error> {
         settings.validate()?;
-        let sources = Sources::build(settings)?;
+        let mut sources = Sources::build(settings)?;
         let client = hookline_platform::nats::connect(&settings.nats, "hookline-ingest").await?;
+        let max_payload = client.server_info().max_payload as u64;
+        sources.default_max_body(settings.check_payload_fit(max_payload)?);
         let publisher = Publisher::new(client, settings.ingest.publish_timeout);
         settings.stream.declare(publisher.jetstream()).await?;
         for name in sources.names() {

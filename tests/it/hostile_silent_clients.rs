@@ -1,12 +1,12 @@
 //! Strangers cannot starve ingest (issue 12, finding 3): clients that open
-//! a webhook request and go silent (a declared 1 MiB body, a chunked body
-//! with one byte, a body sent but for its last byte) hold no body budget
+//! a webhook request and go silent (a declared body just under `max_body`,
+//! a chunked body with one byte, a body sent but for its last byte) hold no body budget
 //! for long, whatever their number, and signed traffic beside them is
 //! answered 200 with a sane latency. Before the fix, eight such clients
 //! took the whole 8 MiB budget and every signed request got 503.
 //!
 //! Against the real `hookline-ingest` binary with its default limits
-//! (`max_body` 1 MiB, `max_in_flight_bytes` 8 MiB); `publish_timeout` is
+//! (`max_body` 888 KiB, `max_in_flight_bytes` 8 MiB); `publish_timeout` is
 //! 1 s so a starved request fails fast.
 
 use std::time::{Duration, Instant};
@@ -23,15 +23,19 @@ const TRAFFIC: Duration = Duration::from_secs(6);
 /// The slowest a signed request may be answered while strangers press on
 /// the budget: a body arriving for over a second yields to newcomers.
 const SANE_LATENCY: Duration = Duration::from_millis(2500);
+/// The body size silent clients declare: just under the default `max_body`
+/// (888 KiB, what fits nats-server's 1 MiB `max_payload`), so that it is
+/// read, not refused with 413 at once.
+const DECLARED: usize = 880 * 1024;
 
 /// How a silent client misbehaves.
 #[derive(Debug, Clone, Copy)]
 enum Silence {
-    /// A head declaring a 1 MiB body, then nothing.
-    DeclaredMiB,
+    /// A head declaring an 880 KiB body, then nothing.
+    DeclaredBody,
     /// A chunked head and one byte, then nothing.
     ChunkedByte,
-    /// A head declaring 1 MiB, all of it but the last byte, then nothing.
+    /// A head declaring 880 KiB, all of it but the last byte, then nothing.
     AllButLastByte,
 }
 
@@ -74,20 +78,19 @@ async fn silent_client(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut socket = TcpStream::connect(addr).await?;
     let head = match silence {
-        Silence::DeclaredMiB | Silence::AllButLastByte => {
-            "POST /webhooks/github HTTP/1.1\r\nhost: x\r\ncontent-length: 1048576\r\n\
+        Silence::DeclaredBody | Silence::AllButLastByte => format!(
+            "POST /webhooks/github HTTP/1.1\r\nhost: x\r\ncontent-length: {DECLARED}\r\n\
              x-hub-signature-256: sha256=00\r\n\r\n"
-        }
-        Silence::ChunkedByte => {
-            "POST /webhooks/github HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\
-             x-hub-signature-256: sha256=00\r\n\r\n1\r\nx\r\n"
-        }
+        ),
+        Silence::ChunkedByte => "POST /webhooks/github HTTP/1.1\r\nhost: x\r\n\
+             transfer-encoding: chunked\r\nx-hub-signature-256: sha256=00\r\n\r\n1\r\nx\r\n"
+            .to_owned(),
     };
     socket.write_all(head.as_bytes()).await?;
     Ok(tokio::spawn(async move {
         if let Silence::AllButLastByte = silence {
             // May block while ingest makes it wait for budget: fine.
-            let _ = socket.write_all(&vec![b'x'; (1 << 20) - 1]).await;
+            let _ = socket.write_all(&vec![b'x'; DECLARED - 1]).await;
         }
         // Silent from here on; hold the socket until the test ends.
         let _ = tokio::time::timeout(Duration::from_secs(60), async {
@@ -168,6 +171,16 @@ async fn signed_traffic_survives(
         holders.push(silent_client(ingest.addr, kinds[n % kinds.len()]).await?);
     }
     let results = signed_traffic(&ingest.base, label).await?;
+    // The silent clients were read, not refused at once (a declared length
+    // over `max_body` would make this test vacuous).
+    let metrics = reqwest::get(format!("{}/metrics", ingest.base))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        !metrics.contains("reason=\"body_too_large\""),
+        "silent clients were refused with 413"
+    );
     for holder in holders {
         holder.abort();
     }
@@ -216,7 +229,7 @@ async fn eight_eighty_and_many_silent_clients_leave_signed_traffic_answered() ->
         &ingest,
         "eight",
         8,
-        &[Silence::DeclaredMiB, Silence::ChunkedByte],
+        &[Silence::DeclaredBody, Silence::ChunkedByte],
     )
     .await?;
     // Eight bodies sent but for their last byte: 8 MiB really arrives.
@@ -226,7 +239,7 @@ async fn eight_eighty_and_many_silent_clients_leave_signed_traffic_answered() ->
         "eighty",
         80,
         &[
-            Silence::DeclaredMiB,
+            Silence::DeclaredBody,
             Silence::ChunkedByte,
             Silence::AllButLastByte,
         ],
@@ -237,7 +250,7 @@ async fn eight_eighty_and_many_silent_clients_leave_signed_traffic_answered() ->
         &ingest,
         "many",
         800,
-        &[Silence::DeclaredMiB, Silence::ChunkedByte],
+        &[Silence::DeclaredBody, Silence::ChunkedByte],
     )
     .await?;
     assert_eq!(
@@ -251,6 +264,28 @@ async fn eight_eighty_and_many_silent_clients_leave_signed_traffic_answered() ->
 fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// Polls `/metrics` until `series` reads `value` (10 s at most).
+async fn wait_for_metric(
+    client: &reqwest::Client,
+    url: &str,
+    series: &str,
+    value: f64,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = client.get(url).send().await?.text().await?;
+        let now = metric(&text, series);
+        if now == Some(value) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{series} is {now:?}, not {value}, after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -269,6 +304,9 @@ async fn connections_over_the_cap_get_503_and_silent_bodies_are_cut_by_the_rate(
         .timeout(Duration::from_secs(10))
         .build()?;
 
+    let open = "hookline_ingest_open_connections{listener=\"public\"}";
+    // Wait for the readiness probe's connection to close: it holds a slot.
+    wait_for_metric(&client, &metrics_url, open, 0.0).await?;
     // The cap's worth of silent bodies…
     let started = Instant::now();
     let mut silent = Vec::new();
@@ -276,12 +314,16 @@ async fn connections_over_the_cap_get_503_and_silent_bodies_are_cut_by_the_rate(
         let mut socket = TcpStream::connect(ingest.addr).await?;
         socket
             .write_all(
-                b"POST /webhooks/github HTTP/1.1\r\nhost: x\r\ncontent-length: 1048576\r\n\
-                  x-hub-signature-256: sha256=00\r\n\r\n",
+                format!(
+                    "POST /webhooks/github HTTP/1.1\r\nhost: x\r\ncontent-length: {DECLARED}\r\n\
+                     x-hub-signature-256: sha256=00\r\n\r\n"
+                )
+                .as_bytes(),
             )
             .await?;
         silent.push(socket);
     }
+    wait_for_metric(&client, &metrics_url, open, CAP as f64).await?;
     // …then ten more connections: answered 503 at once, never read.
     for _ in 0..10 {
         let responses = hookline_tests::raw_http::exchange(

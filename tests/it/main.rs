@@ -30,6 +30,7 @@ mod ingest_bounds_bodies_in_flight;
 mod ingest_captures_secrets;
 mod ingest_dedups_deliveries;
 mod ingest_envelope_roundtrip;
+mod ingest_fits_max_payload;
 mod ingest_survives_nats_outage;
 mod ingest_verifies_vectors;
 mod keys_are_bounded;
