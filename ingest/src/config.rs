@@ -173,6 +173,12 @@ pub struct SourceConfig {
     /// Braintree's public key id.
     #[serde(default)]
     pub public_key: Option<String>,
+    /// Replay guard window: remember body hashes this long and answer a
+    /// body re-sent with another id or event as a duplicate. Opt-in; meant
+    /// for schemes that sign no timestamp (GitHub, Shopify, `hmac` without
+    /// `{ts}` or `{id}`).
+    #[serde(default, deserialize_with = "config::opt_duration")]
+    pub replay_guard: Option<Duration>,
     /// `provider = "…"` and the provider's own keys.
     #[serde(flatten)]
     pub provider: ProviderSpec,
@@ -187,6 +193,7 @@ const SOURCE_KEYS: &[&str] = &[
     "public_url",
     "verify_token",
     "public_key",
+    "replay_guard",
 ];
 
 impl SourceConfig {
@@ -390,6 +397,14 @@ impl IngestSettings {
                 return Err(SettingsError::NotPositive("sources.max_body"));
             }
             source.validate_provider_keys()?;
+            if source
+                .replay_guard
+                .is_some_and(|window| window < Duration::from_secs(1))
+            {
+                return Err(SettingsError::NotPositive(
+                    "sources.replay_guard (at least 1s)",
+                ));
+            }
         }
         let ingest = &self.ingest;
         for (value, name) in [

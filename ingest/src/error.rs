@@ -50,6 +50,15 @@ pub enum IngestError {
         /// Sent as `Retry-After`.
         retry_after: Duration,
     },
+    /// The source's replay guard could not be consulted.
+    #[error("replay guard unavailable")]
+    ReplayGuard {
+        /// What went wrong.
+        #[source]
+        cause: crate::replay::ReplayError,
+        /// Sent as `Retry-After`.
+        retry_after: Duration,
+    },
     /// Not persisted: JetStream away, slow or full.
     #[error("webhook not persisted")]
     Unavailable {
@@ -70,9 +79,10 @@ impl IngestError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout | Self::BodyTooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::BadBody(_) => StatusCode::BAD_REQUEST,
-            Self::Overloaded { .. } | Self::Shed { .. } | Self::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Overloaded { .. }
+            | Self::Shed { .. }
+            | Self::ReplayGuard { .. }
+            | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -87,6 +97,7 @@ impl IngestError {
             Self::BadBody(_) => "bad_body",
             Self::Overloaded { .. } => "overloaded",
             Self::Shed { .. } => "shed_slow_body",
+            Self::ReplayGuard { .. } => "replay_guard",
             Self::Unavailable { cause, .. } => cause.reason(),
         }
     }
@@ -102,9 +113,10 @@ impl IngestError {
             Self::BodyTimeout => "request body not received in time",
             Self::BodyTooSlow => "request body arrived too slowly",
             Self::BadBody(_) => "request body could not be read",
-            Self::Overloaded { .. } | Self::Shed { .. } | Self::Unavailable { .. } => {
-                "webhook not persisted; retry later"
-            }
+            Self::Overloaded { .. }
+            | Self::Shed { .. }
+            | Self::ReplayGuard { .. }
+            | Self::Unavailable { .. } => "webhook not persisted; retry later",
         }
     }
 
@@ -116,7 +128,10 @@ impl IngestError {
             Self::BodyTimeout => "body_timeout",
             Self::BodyTooSlow => "body_too_slow",
             Self::BadBody(_) => "bad_request",
-            Self::Overloaded { .. } | Self::Shed { .. } | Self::Unavailable { .. } => "unavailable",
+            Self::Overloaded { .. }
+            | Self::Shed { .. }
+            | Self::ReplayGuard { .. }
+            | Self::Unavailable { .. } => "unavailable",
         }
     }
 }
@@ -130,6 +145,7 @@ impl IntoResponse for IngestError {
         let mut response = (status, Json(body)).into_response();
         if let Self::Overloaded { retry_after }
         | Self::Shed { retry_after }
+        | Self::ReplayGuard { retry_after, .. }
         | Self::Unavailable { retry_after, .. } = &self
         {
             let seconds = retry_after.as_secs().max(1);
@@ -171,6 +187,9 @@ pub enum Error {
     /// The streams could not be declared.
     #[error("cannot declare streams")]
     Streams(#[from] hookline_platform::streams::StreamError),
+    /// A replay guard's bucket could not be declared.
+    #[error("cannot declare a replay guard")]
+    ReplayGuard(#[from] crate::replay::ReplayError),
     /// A listener failed.
     #[error("HTTP server failed")]
     Serve(#[source] std::io::Error),

@@ -23,6 +23,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod publish;
+pub mod replay;
 pub mod sources;
 
 mod outage;

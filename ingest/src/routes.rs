@@ -22,6 +22,7 @@ use crate::body::{BodyBounds, read_body};
 use crate::envelope::{self, Fields, VerifiedRequest};
 use crate::error::{IngestError, plain};
 use crate::publish::{Outgoing, PublishError};
+use crate::replay::Seen;
 use crate::sources::Source;
 use crate::state::{AppState, Inner};
 use crate::telemetry::{self, UNKNOWN_SOURCE};
@@ -60,7 +61,17 @@ pub fn admin_router(state: AppState) -> Router {
 #[derive(Debug)]
 enum Accepted {
     Persisted(Persisted),
+    /// A replay caught by the source's replay guard: the first delivery's
+    /// id; nothing was stored, so there is no sequence.
+    Replay(Replay),
     Answer(hookline_signature::Response),
+}
+
+/// The JSON of a replay caught by the guard (`duplicate` is always true).
+#[derive(Debug, Serialize)]
+struct Replay {
+    id: String,
+    duplicate: bool,
 }
 
 /// The JSON of a persisted webhook.
@@ -78,6 +89,10 @@ impl Accepted {
             Self::Persisted(persisted) => match source.verifier.accepted_response() {
                 Some(answer) => answer_response(answer),
                 None => Json(persisted).into_response(),
+            },
+            Self::Replay(replay) => match source.verifier.accepted_response() {
+                Some(answer) => answer_response(answer),
+                None => Json(replay).into_response(),
             },
             Self::Answer(answer) => answer_response(answer),
         }
@@ -159,6 +174,7 @@ async fn receive(
                 IngestError::Unavailable { .. }
                     | IngestError::Overloaded { .. }
                     | IngestError::Shed { .. }
+                    | IngestError::ReplayGuard { .. }
             ) {
                 source.metrics.rejected(error.reason());
             }
@@ -254,6 +270,26 @@ async fn accept(
     );
     let keep = |name: &http::HeaderName| !source.verifier.is_secret_header(name);
     let event_name = event.unwrap_or_default();
+    if let Some(guard) = &source.replay_guard {
+        match guard.check(body, &id, &event_name).await {
+            Ok(Seen::Publish) => {}
+            Ok(Seen::Replay { first_id }) => {
+                source.metrics.replays.increment(1);
+                tracing::debug!(first_id, "replay of an earlier delivery");
+                return Ok(Accepted::Replay(Replay {
+                    id: first_id,
+                    duplicate: true,
+                }));
+            }
+            Err(cause) => {
+                source.metrics.publish_failed("replay_guard");
+                return Err(IngestError::ReplayGuard {
+                    cause,
+                    retry_after: inner.retry_after,
+                });
+            }
+        }
+    }
     // A body read into its place in the payload is neither copied again nor
     // wrapped in an Envelope: the other fields are appended from the
     // request. The body is released with the buffer once the payload is

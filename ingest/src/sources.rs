@@ -10,6 +10,7 @@ use hookline_platform::secret::SecretError;
 use hookline_signature::{Credentials, Verifier};
 
 use crate::config::{IngestSettings, SourceConfig};
+use crate::replay::{ReplayError, ReplayGuard};
 use crate::telemetry::SourceMetrics;
 
 /// One source, ready to verify requests.
@@ -28,6 +29,9 @@ pub struct Source {
     pub(crate) captures: Option<hookline_signature::ProviderSpec>,
     /// `max_body` was configured (else it is what fits the server).
     explicit_max_body: bool,
+    /// `replay_guard`, declared once NATS is connected.
+    pub(crate) replay_guard: Option<ReplayGuard>,
+    replay_window: Option<std::time::Duration>,
     /// `webhooks.<name>.` — the subject prefix, built once.
     pub(crate) subject_prefix: String,
     pub(crate) metrics: SourceMetrics,
@@ -118,6 +122,27 @@ impl Sources {
         }
     }
 
+    /// Declares the replay guard of every source that has one. Call before
+    /// the sources are shared.
+    ///
+    /// # Errors
+    /// A bucket JetStream refused.
+    pub async fn declare_replay_guards(
+        &mut self,
+        js: &async_nats::jetstream::Context,
+        replicas: usize,
+    ) -> Result<(), ReplayError> {
+        for source in self.map.values_mut() {
+            if let Some(source) = Arc::get_mut(source)
+                && let Some(window) = source.replay_window
+            {
+                source.replay_guard =
+                    Some(ReplayGuard::declare(js, &source.name, window, replicas).await?);
+            }
+        }
+        Ok(())
+    }
+
     /// The source named `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<Source>> {
         self.map.get(name)
@@ -200,6 +225,8 @@ impl Source {
             explicit_max_body: max_body.is_some(),
             public_url: config.public_url.clone(),
             captures,
+            replay_guard: None,
+            replay_window: config.replay_guard,
         })
     }
 
@@ -229,10 +256,15 @@ impl Source {
         }
     }
 
-    /// The tolerance in force, for logs.
+    /// The limits in force, for logs.
     pub fn describe(&self) -> String {
+        let guard = self
+            .replay_guard
+            .as_ref()
+            .map(|guard| format!(", replay guard {:?}", guard.window()))
+            .unwrap_or_default();
         format!(
-            "{} ({}, max body {} bytes)",
+            "{} ({}, max body {} bytes{guard})",
             self.name,
             self.verifier.scheme(),
             self.max_body

@@ -67,6 +67,9 @@ impl AppState {
         sources.default_max_body(settings.check_payload_fit(max_payload)?);
         let publisher = Publisher::new(client, settings.ingest.publish_timeout);
         settings.stream.declare(publisher.jetstream()).await?;
+        sources
+            .declare_replay_guards(publisher.jetstream(), settings.stream.replicas)
+            .await?;
         for name in sources.names() {
             if let Some(source) = sources.get(name) {
                 tracing::info!(source = %source.describe(), "source configured");

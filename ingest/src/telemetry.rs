@@ -19,6 +19,8 @@ pub(crate) struct SourceMetrics {
     pub(crate) verified: Counter,
     pub(crate) published: Counter,
     pub(crate) duplicates: Counter,
+    /// Replays caught by the source's replay guard.
+    pub(crate) replays: Counter,
     pub(crate) publish_seconds: Histogram,
     /// `hookline_ingest_request_duration_seconds` for [`COMMON_STATUSES`].
     request_seconds: [Histogram; COMMON_STATUSES.len()],
@@ -33,6 +35,7 @@ impl SourceMetrics {
             verified: counter!("hookline_ingest_verified_total", "source" => label()),
             published: counter!("hookline_ingest_published_total", "source" => label()),
             duplicates: counter!("hookline_ingest_duplicates_total", "source" => label()),
+            replays: counter!("hookline_ingest_replays_total", "source" => label()),
             publish_seconds: histogram!("hookline_ingest_publish_duration_seconds", "source" => label()),
             request_seconds: COMMON_STATUSES.map(|status| request_histogram(source, status)),
         }

@@ -31,6 +31,7 @@ mod ingest_captures_secrets;
 mod ingest_dedups_deliveries;
 mod ingest_envelope_roundtrip;
 mod ingest_fits_max_payload;
+mod ingest_replay_guard;
 mod ingest_survives_nats_outage;
 mod ingest_verifies_vectors;
 mod keys_are_bounded;
