@@ -27,6 +27,7 @@ pub mod replay;
 pub mod sources;
 
 mod outage;
+mod parse_errors;
 mod routes;
 mod server;
 mod telemetry;

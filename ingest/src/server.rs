@@ -7,6 +7,9 @@
 //! within that bound; a slow body is bounded by `ingest.body_timeout` in
 //! the handler (408). `axum::serve` sets no such timeout, hence this loop.
 //!
+//! hyper's own answers to requests it cannot parse (400, 431) get JSON
+//! bodies from [`crate::parse_errors`].
+//!
 //! Each listener holds at most `ingest.max_connections` connections: one
 //! more is answered a canned 503 and closed at once, without reading it
 //! (`hookline_ingest_open_connections` and
@@ -26,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::Error;
+use crate::parse_errors::JsonParseErrors;
 use crate::routes::{admin_router, router};
 use crate::state::AppState;
 
@@ -149,7 +153,8 @@ async fn serve_router(
                 .header_read_timeout(header_timeout)
                 .max_header_size(MAX_HEADER_BYTES)
                 .max_buf_size(MAX_READ_BUFFER);
-            let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
+            let mut connection =
+                pin!(builder.serve_connection(TokioIo::new(JsonParseErrors::new(stream)), service));
             let result = tokio::select! {
                 result = connection.as_mut() => result,
                 () = shutdown.cancelled() => {

@@ -40,9 +40,11 @@ impl fmt::Display for Secret {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum SecretSource {
-    /// An environment variable's value.
+    /// An environment variable's value, without trailing whitespace.
     Env(String),
-    /// A file's content, with one trailing newline removed.
+    /// A file's content, without trailing whitespace (newlines included:
+    /// `echo secret > file`, an editor's final newline, a stray space would
+    /// otherwise make every signature check fail).
     File(PathBuf),
     /// Inline in the config file: for local development only.
     Value(Secret),
@@ -83,7 +85,9 @@ impl SecretSource {
     pub fn resolve(&self) -> Result<Secret, SecretError> {
         match self {
             Self::Env(name) => match std::env::var(name) {
-                Ok(value) if !value.is_empty() => Ok(Secret(value)),
+                Ok(value) if !value.trim_end().is_empty() => {
+                    Ok(Secret(value.trim_end().to_owned()))
+                }
                 _ => Err(SecretError::MissingEnv(name.clone())),
             },
             Self::File(path) => {
@@ -91,8 +95,9 @@ impl SecretSource {
                     path: path.clone(),
                     source,
                 })?;
-                let value = text.strip_suffix('\n').unwrap_or(&text);
-                let value = value.strip_suffix('\r').unwrap_or(value);
+                // Secrets (random tokens, keys, passwords) never end in
+                // whitespace; files often do.
+                let value = text.trim_end();
                 if value.is_empty() {
                     return Err(SecretError::Empty(path.display().to_string()));
                 }
@@ -119,12 +124,23 @@ mod tests {
     }
 
     #[test]
-    fn file_secret_drops_one_trailing_newline() {
+    fn file_secret_drops_trailing_whitespace() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
-        std::fs::write(&path, "abc\n").unwrap();
-        let secret = SecretSource::File(path).resolve().unwrap();
-        assert_eq!(secret.expose(), "abc");
+        for content in ["abc", "abc\n", "abc\r\n", "abc \n\n", "abc\t\r\n  "] {
+            std::fs::write(&path, content).unwrap();
+            let secret = SecretSource::File(path.clone()).resolve().unwrap();
+            assert_eq!(secret.expose(), "abc", "{content:?}");
+        }
+        // Inner and leading characters are the secret's own.
+        std::fs::write(&path, " a b\n").unwrap();
+        let secret = SecretSource::File(path.clone()).resolve().unwrap();
+        assert_eq!(secret.expose(), " a b");
+        std::fs::write(&path, " \n\n").unwrap();
+        assert!(matches!(
+            SecretSource::File(path).resolve(),
+            Err(SecretError::Empty(_))
+        ));
     }
 
     #[test]

@@ -91,6 +91,11 @@ async fn absurd_heads_and_bodies_get_clean_4xx() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(response.status, 431, "{response:?}");
+    // hyper's own answer, with the JSON body the contract promises.
+    assert_eq!(
+        response.json().expect("JSON body")["error"],
+        "headers_too_large"
+    );
 
     // One huge header, and a huge request line.
     let huge = "a".repeat(hookline_ingest::MAX_HEADER_BYTES + 1024);
@@ -100,6 +105,7 @@ async fn absurd_heads_and_bodies_get_clean_4xx() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(response.status, 431, "{response:?}");
+    assert!(response.json().is_some(), "{response:?}");
     let response = one(
         addr,
         format!("POST /webhooks/{huge} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes(),
@@ -152,6 +158,12 @@ async fn absurd_heads_and_bodies_get_clean_4xx() -> anyhow::Result<()> {
         let responses = exchange(addr, raw, WAIT).await?;
         assert_eq!(responses.len(), 1, "{what}: {responses:?}");
         assert_eq!(responses[0].status, 400, "{what}: {:?}", responses[0]);
+        assert_eq!(
+            responses[0].json().map(|json| json["error"].clone()),
+            Some("bad_request".into()),
+            "{what}: {:?}",
+            responses[0]
+        );
     }
 
     // Broken chunked framing after a valid head: ingest answers (JSON 400 or
