@@ -9,6 +9,10 @@ use http::{HeaderMap, HeaderName, header};
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 use sha2::{Digest, Sha256};
 
+/// Longest event name accepted (from a header or the body); a longer one is
+/// refused with 400 `event_too_long`, never silently dropped. Real event
+/// names are a few dozen bytes.
+pub const MAX_EVENT_BYTES: usize = 4096;
 /// At most this many request headers are kept in the Envelope.
 pub const MAX_KEPT_HEADERS: usize = 64;
 
@@ -18,14 +22,16 @@ pub const MAX_KEPT_HEADERS: usize = 64;
 ///   ([`crate::MAX_HEADER_BYTES`], 64 KiB);
 /// - the Envelope's copies of header values (id, event, content type, each
 ///   from a distinct header), again at most the head;
+/// - an event name read from the body instead ([`MAX_EVENT_BYTES`]);
 /// - 4 KiB for the rest: field keys and lengths (≤ 12 bytes for each of 64
-///   headers), source, scheme, timestamp, the NATS headers (`Nats-Msg-Id`
-///   ≤ 265 bytes, `Hookline-Source`, `Hookline-Event` ≤ 256) and the
-///   dead-letter headers a processor adds when it republishes the Envelope.
+///   headers), source, scheme, timestamp, the NATS headers (`Nats-Msg-Id`,
+///   `Hookline-Source`, `Hookline-Event` ≤ 256 bytes) and the dead-letter
+///   headers a processor adds when it republishes the Envelope.
 ///
-/// An id or event read from the body is a copy of body bytes and is not
-/// covered: such a message may not fit, and is answered 413.
-pub const MAX_ENVELOPE_OVERHEAD: u64 = 2 * crate::server::MAX_HEADER_BYTES as u64 + 4096;
+/// An id read from the body is a copy of body bytes and is not covered:
+/// such a message may not fit, and is answered 413.
+pub const MAX_ENVELOPE_OVERHEAD: u64 =
+    2 * crate::server::MAX_HEADER_BYTES as u64 + MAX_EVENT_BYTES as u64 + 4096;
 
 /// The webhook id when the provider gives none: `sha256:<hex>` of the
 /// source name, a NUL and the raw body (same body to one source = same id).

@@ -22,6 +22,12 @@ pub enum IngestError {
     /// The signature did not verify (missing, malformed, wrong, stale).
     #[error("signature rejected")]
     Unauthorized(#[source] Rejection),
+    /// The provider's event name is longer than [`crate::envelope::MAX_EVENT_BYTES`].
+    #[error("event name longer than {limit} bytes")]
+    EventTooLong {
+        /// The limit.
+        limit: usize,
+    },
     /// The body exceeds the source's limit.
     #[error("body larger than {limit} bytes")]
     BodyTooLarge {
@@ -77,6 +83,7 @@ impl IngestError {
             Self::UnknownSource => StatusCode::NOT_FOUND,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::EventTooLong { .. } => StatusCode::BAD_REQUEST,
             Self::BodyTimeout | Self::BodyTooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::BadBody(_) => StatusCode::BAD_REQUEST,
             Self::Overloaded { .. }
@@ -92,6 +99,7 @@ impl IngestError {
             Self::UnknownSource => "unknown_source",
             Self::Unauthorized(rejection) => rejection.reason(),
             Self::BodyTooLarge { .. } => "body_too_large",
+            Self::EventTooLong { .. } => "event_too_long",
             Self::BodyTimeout => "body_timeout",
             Self::BodyTooSlow => "body_too_slow",
             Self::BadBody(_) => "bad_body",
@@ -110,6 +118,7 @@ impl IngestError {
             // metrics and debug logs, not in what an attacker sees.
             Self::Unauthorized(_) => "webhook signature could not be verified",
             Self::BodyTooLarge { .. } => "request body too large",
+            Self::EventTooLong { .. } => "event name longer than 4096 bytes",
             Self::BodyTimeout => "request body not received in time",
             Self::BodyTooSlow => "request body arrived too slowly",
             Self::BadBody(_) => "request body could not be read",
@@ -125,6 +134,7 @@ impl IngestError {
             Self::UnknownSource => "unknown_source",
             Self::Unauthorized(_) => "unauthorized",
             Self::BodyTooLarge { .. } => "body_too_large",
+            Self::EventTooLong { .. } => "event_too_long",
             Self::BodyTimeout => "body_timeout",
             Self::BodyTooSlow => "body_too_slow",
             Self::BadBody(_) => "bad_request",

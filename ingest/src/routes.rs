@@ -250,6 +250,15 @@ async fn accept(
     };
     // Verified: its bytes leave the share unauthenticated bodies may hold.
     budget.body_complete();
+    if verified
+        .event
+        .as_ref()
+        .is_some_and(|event| event.len() > envelope::MAX_EVENT_BYTES)
+    {
+        return Err(IngestError::EventTooLong {
+            limit: envelope::MAX_EVENT_BYTES,
+        });
+    }
     source.metrics.verified.increment(1);
 
     let id = verified

@@ -43,7 +43,11 @@ pub(crate) fn timestamp<'h>(
     bounded_text(value.as_bytes()).ok_or(Rejection::MalformedTimestamp)
 }
 
-/// An optional informational header (id, event): `None` when absent or unusable.
+/// An optional informational header (id, event): `None` when absent, empty
+/// or not UTF-8. Not capped at [`MAX_HEADER_LEN`]: nothing is parsed out of
+/// it, the HTTP server bounds the head, and the embedding service bounds ids
+/// and events itself, so that an over-long one gets a clear answer instead
+/// of silently becoming "no id" or "no event".
 pub(crate) fn optional(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     optional_str(headers, name).map(str::to_owned)
 }
@@ -52,7 +56,7 @@ pub(crate) fn optional(headers: &HeaderMap, name: &HeaderName) -> Option<String>
 pub(crate) fn optional_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers
         .get(name)
-        .and_then(|value| bounded_text(value.as_bytes()))
+        .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
         .filter(|text| !text.is_empty())
 }
 

@@ -70,7 +70,10 @@
 //! # Bounds
 //! A signature header longer than 4 KiB is malformed, at most 16 candidate
 //! signatures are checked, timestamps longer than 19 digits are malformed, and no
-//! input panics or overflows.
+//! input panics or overflows. Id and event headers are returned whatever their
+//! length (the embedding service bounds them and says so, rather than see them
+//! silently become "no id" or "no event"). A JSON body nested at any depth
+//! yields its fields: parts deeper than 64 levels are skipped, not parsed.
 
 mod adyen;
 mod body;

@@ -79,6 +79,7 @@ impl fmt::Debug for Request<'_> {
 pub struct Verified {
     /// The provider's delivery/event id, kept readable for dedup and search.
     pub id: Option<String>,
-    /// The provider's event type, unsanitised (ingest sanitises it into a subject token).
+    /// The provider's event type, unsanitised and unbounded (ingest refuses one
+    /// over 4 KiB and sanitises it into a subject token).
     pub event: Option<String>,
 }

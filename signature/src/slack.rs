@@ -53,7 +53,10 @@ impl Slack {
             &[VERSION.as_bytes(), b":", t.as_bytes(), b":", request.body],
             &candidates,
         )?;
-        let json = body::parse(request.body);
+        let json = body::fields(
+            request.body,
+            &[&["event", "type"], &["type"], &["event_id"]],
+        );
         let event = body::text(json.as_ref(), &["event", "type"])
             .or_else(|| body::text(json.as_ref(), &["type"]));
         Ok(Verified {

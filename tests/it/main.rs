@@ -32,6 +32,7 @@ mod ingest_dedups_deliveries;
 mod ingest_envelope_roundtrip;
 mod ingest_fits_max_payload;
 mod ingest_logs_outages_once;
+mod ingest_reads_events_and_ids;
 mod ingest_replay_guard;
 mod ingest_secret_files;
 mod ingest_survives_nats_outage;
