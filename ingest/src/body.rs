@@ -1,6 +1,6 @@
 //! Reading a request body within its bounds: the source's size limit, the
-//! body timeout, the minimum data rate, and the memory budget, reserved as
-//! the bytes arrive (see [`crate::budget`]).
+//! body timeout, the minimum data rate, and the memory budget, reserved when
+//! the first bytes arrive (see [`crate::budget`]).
 
 use std::time::Duration;
 
@@ -17,9 +17,6 @@ use crate::error::IngestError;
 /// The minimum body data rate is checked over windows of this length: a
 /// body still arriving must deliver `min_body_rate × 5 s` in every window.
 pub const BODY_RATE_WINDOW: Duration = Duration::from_secs(5);
-/// A payload buffer starts at most this large; a declared length larger
-/// than this is not trusted with memory before the bytes arrive.
-const INITIAL_CAPACITY: usize = 64 * 1024;
 
 /// The bounds one body is read within.
 #[derive(Debug, Clone, Copy)]
@@ -48,7 +45,7 @@ pub(crate) struct ReadBody {
 
 /// Reads the body, never buffering past `bounds.limit`, never waiting past
 /// the body timeout, cutting a body that arrives slower than the minimum
-/// rate, and reserving budget for each byte as it arrives. A body with a
+/// rate, and reserving its budget when its first bytes arrive. A body with a
 /// declared length is read straight into its place in the message
 /// payload; others into a buffer of their own. (Copying out of hyper's read
 /// buffer also keeps a small body from pinning that whole buffer while the
@@ -63,18 +60,15 @@ pub(crate) async fn read_body(
     let declared = declared
         .and_then(|len| usize::try_from(len).ok())
         .filter(|&len| len <= limit);
-    let (mut buffer, offset) = match declared {
-        Some(len) => (
-            envelope::start_payload(len, INITIAL_CAPACITY),
-            envelope::body_offset(len),
-        ),
-        None => (BytesMut::new(), 0),
-    };
+    let offset = declared.map_or(0, envelope::body_offset);
+    // Allocated once the budget for it is reserved (at the first bytes).
+    let mut buffer = BytesMut::new();
     let deadline = bounds.started + bounds.timeout;
     let mut window = RateWindow::new(bounds.started, bounds.min_rate);
     let timer = tokio::time::sleep_until(window.next_check(deadline));
     tokio::pin!(timer);
     let mut shed: Option<CancellationToken> = None;
+    let mut reserved = false;
     loop {
         let frame = tokio::select! {
             biased;
@@ -99,25 +93,45 @@ pub(crate) async fn read_body(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        let received = buffer.len() - offset + data.len();
+        if !reserved {
+            // The first bytes are here: reserve the whole body at once, its
+            // declared length or else the limit. Only now, so a silent
+            // client holds nothing; all at once, so a body waiting for
+            // budget holds none (bodies holding part and waiting for more
+            // would wait for each other until they all time out).
+            reservation
+                .cover(declared.unwrap_or(limit))
+                .await
+                .map_err(|no| match no {
+                    NoBudget::Exhausted => IngestError::Overloaded {
+                        retry_after: bounds.retry_after,
+                    },
+                    NoBudget::Shed => IngestError::Shed {
+                        retry_after: bounds.retry_after,
+                    },
+                })?;
+            reserved = true;
+            if let Some(len) = declared {
+                buffer = envelope::start_payload(len);
+            }
+        }
+        let received = buffer.len().saturating_sub(offset) + data.len();
         if received > limit {
             return Err(IngestError::BodyTooLarge { limit });
         }
-        reservation.cover(received).await.map_err(|no| match no {
-            NoBudget::Exhausted => IngestError::Overloaded {
-                retry_after: bounds.retry_after,
-            },
-            NoBudget::Shed => IngestError::Shed {
-                retry_after: bounds.retry_after,
-            },
-        })?;
         buffer.extend_from_slice(&data);
         window.bytes += data.len() as u64;
         if shed.is_none() && !body.is_end_stream() {
             // More is coming: from now on this body may be shed in favour
             // of a newcomer if it keeps arriving slowly.
-            shed = Some(reservation.arriving(bounds.started));
+            // Its age counts from now, when it holds budget: not from its
+            // head, which may have waited for that budget (under load).
+            shed = Some(reservation.arriving(Instant::now()));
         }
+    }
+    if let (false, Some(len)) = (reserved, declared) {
+        // No bytes at all (an empty body): nothing to reserve.
+        buffer = envelope::start_payload(len);
     }
     let in_place = declared.is_some_and(|len| buffer.len() - offset == len);
     if declared.is_some() && !in_place {

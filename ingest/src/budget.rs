@@ -1,15 +1,21 @@
-//! The body memory budget (`ingest.max_in_flight_bytes`), reserved as a
-//! body's bytes arrive, never from what a client declares.
+//! The body memory budget (`ingest.max_in_flight_bytes`), reserved when a
+//! body's first bytes arrive, never for a client that only declared one.
+//! A body reserves its declared length (or the source's `max_body` when it
+//! declares none) in one step, so that no body waits for budget while
+//! holding some: bodies each holding part of what they need and waiting
+//! for the rest would wait for each other until they all time out.
 //!
 //! Every byte is unauthenticated until the whole body is in and its
 //! signature holds, so bodies still arriving may hold at most half of the
 //! budget ([`UNVERIFIED_SHARE`]); the other half is what only verified
 //! webhooks awaiting their PubAck can use. When a body needs budget and
-//! none is free, bodies that have been arriving for longer than
-//! [`SLOW_BODY_AGE`] (a provider sends a webhook in milliseconds) are shed
-//! first, oldest first: they get 503 and their share goes to the newcomer.
-//! An attacker who wants to hold the budget must therefore keep uploading
-//! half of it every second, and silent clients hold nothing at all.
+//! none is free, bodies that have held budget for longer than
+//! [`SLOW_BODY_AGE`] while still arriving (a provider sends a webhook in
+//! milliseconds) are shed, oldest first: they get 503 and their share goes
+//! to the newcomer.
+//! An attacker who wants to hold the budget must therefore keep opening
+//! requests and sending their first bytes, and a provider's webhook waits
+//! at most about a second; silent clients hold nothing at all.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -20,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Bodies still arriving hold at most this fraction of the budget (1/n).
 pub const UNVERIFIED_SHARE: u32 = 2;
-/// A body arriving for longer than this is slow and yields its budget to
-/// a newcomer when the budget is exhausted.
+/// A body still arriving this long after it got its budget is slow and
+/// yields the budget to a newcomer when none is free.
 pub const SLOW_BODY_AGE: Duration = Duration::from_secs(1);
 /// How often a waiting request looks again for slow bodies to shed.
 const SHED_CHECK: Duration = Duration::from_millis(100);
@@ -121,8 +127,9 @@ pub(crate) struct Reservation<'a> {
 }
 
 impl Reservation<'_> {
-    /// Grows the reservation to cover `bytes` received so far. A body
-    /// larger than a pool takes all of it (and so goes through alone).
+    /// Grows the reservation to cover `bytes`. A body larger than a pool
+    /// takes all of it (and so goes through alone). Waits holding what it
+    /// has: call it once per body with the whole size (see the module doc).
     pub(crate) async fn cover(&mut self, bytes: usize) -> Result<(), NoBudget> {
         let wanted = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
         let unverified = wanted.min(self.budget.unverified_kib);
@@ -153,24 +160,24 @@ impl Reservation<'_> {
         let budget = self.budget;
         let deadline = Instant::now() + budget.wait;
         let except = self.arriving.as_ref().map(|(id, _)| *id);
+        // Each wait keeps its place in the semaphore's queue (first come,
+        // first served) while looking for slow bodies to shed now and then.
         let acquire = async {
+            let waiting = budget.unverified.acquire_many(need_unverified);
+            tokio::pin!(waiting);
             let unverified = loop {
                 budget.shed_slow(need_unverified, except);
-                match tokio::time::timeout(
-                    SHED_CHECK,
-                    budget.unverified.acquire_many(need_unverified),
-                )
-                .await
-                {
+                match tokio::time::timeout(SHED_CHECK, waiting.as_mut()).await {
                     Ok(Ok(permit)) => break permit,
                     Ok(Err(_closed)) => return Err(NoBudget::Exhausted),
                     Err(_elapsed) => {}
                 }
             };
+            let waiting = budget.total.acquire_many(need_total);
+            tokio::pin!(waiting);
             let total = loop {
                 budget.shed_slow(need_total, except);
-                match tokio::time::timeout(SHED_CHECK, budget.total.acquire_many(need_total)).await
-                {
+                match tokio::time::timeout(SHED_CHECK, waiting.as_mut()).await {
                     Ok(Ok(permit)) => break permit,
                     Ok(Err(_closed)) => return Err(NoBudget::Exhausted),
                     Err(_elapsed) => {}

@@ -78,11 +78,12 @@ pub struct IngestConfig {
     /// The `Retry-After` (seconds) sent with 503.
     #[serde(default = "default_retry_after", deserialize_with = "config::duration")]
     pub retry_after: Duration,
-    /// Memory for request bodies in flight, reserved as their bytes
-    /// arrive (a declared `Content-Length` reserves nothing). Bodies still
-    /// arriving (unauthenticated) hold at most half; when none is free,
-    /// bodies arriving for over a second are shed (503) in favour of the
-    /// newcomer, which otherwise waits up to `publish_timeout` and gets 503
+    /// Memory for request bodies in flight, reserved when a body's first
+    /// bytes arrive (a declared `Content-Length` alone reserves nothing),
+    /// for its whole declared length (`max_body` when undeclared). Bodies
+    /// still arriving (unauthenticated) hold at most half; when none is
+    /// free, bodies holding budget for over a second while still arriving
+    /// are shed (503) in favour of the newcomer, which otherwise waits up to `publish_timeout` and gets 503
     /// with `Retry-After`. Bounds ingest's memory under bursts of large
     /// bodies; small bodies never notice it.
     #[serde(default = "default_max_in_flight_bytes")]

@@ -141,12 +141,10 @@ const BODY_FIELD: u32 = 5;
 /// Starts a payload buffer for a body of `len` bytes: the body field's key
 /// and length, ready for the body to be appended. Reading the body straight
 /// into its place in the payload saves a copy of it (and its memory) per
-/// request; [`finish_payload`] appends the other fields. At most
-/// `max_capacity` bytes are allocated up front (a declared length is only a
-/// claim); the buffer grows as the body arrives.
-pub fn start_payload(len: usize, max_capacity: usize) -> BytesMut {
+/// request; [`finish_payload`] appends the other fields.
+pub fn start_payload(len: usize) -> BytesMut {
     let head = key_len(BODY_FIELD) + encoded_len_varint(len as u64);
-    let mut buffer = BytesMut::with_capacity(head + len.min(max_capacity) + 512);
+    let mut buffer = BytesMut::with_capacity(head + len + 512);
     encode_key(BODY_FIELD, WireType::LengthDelimited, &mut buffer);
     encode_varint(len as u64, &mut buffer);
     buffer
@@ -223,7 +221,7 @@ mod tests {
         for len in [0usize, 1, 127, 128, 16_384, 300_000] {
             let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             for event in [Some("push".to_owned()), None] {
-                let mut buffer = start_payload(len, usize::MAX);
+                let mut buffer = start_payload(len);
                 assert_eq!(buffer.len(), body_offset(len));
                 buffer.extend_from_slice(&body);
                 let payload = finish_payload(

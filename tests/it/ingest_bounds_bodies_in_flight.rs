@@ -1,6 +1,6 @@
 //! `ingest.max_in_flight_bytes` bounds the request bodies held in memory,
-//! reserved as their bytes arrive: a declared `Content-Length` alone holds
-//! nothing; bodies still arriving hold at most half the budget; a request
+//! reserved when their first bytes arrive: a declared `Content-Length`
+//! alone holds nothing; bodies still arriving hold at most half the budget; a request
 //! that finds it taken by young bodies waits, then gets 503 +
 //! `Retry-After` after `publish_timeout`; a body that has been arriving for
 //! over a second is shed (503) in favour of a newcomer; a body larger than
@@ -69,7 +69,7 @@ async fn bodies_reserve_budget_as_they_arrive_and_slow_ones_yield() -> anyhow::R
     assert_eq!(shed.status().as_u16(), 503);
     assert!(shed.headers().contains_key("retry-after"));
 
-    // Once it has been arriving for over a second, it yields: the newcomer
+    // Once it has held budget for over a second, it yields: the newcomer
     // is served and the slow body gets 503.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let accepted = post(&client, &url, vec![b'2'; 2048], "1:after").await?;
@@ -86,5 +86,53 @@ async fn bodies_reserve_budget_as_they_arrive_and_slow_ones_yield() -> anyhow::R
     let large = post(&client, &url, vec![b'3'; 16 * 1024], "1:large").await?;
     assert_eq!(large.status().as_u16(), 200);
     drop(silent);
+    ingest.stop().await
+}
+
+/// Bodies that arrive in two parts, more of them than the budget holds at
+/// once: each reserves its whole length when its first part arrives, so
+/// they take turns and all are stored. (Reserving part by part, the first
+/// parts filled the budget and every body waited for the others' budget
+/// until all got 503.)
+#[tokio::test]
+async fn bodies_arriving_in_parts_take_turns_rather_than_wait_for_each_other() -> anyhow::Result<()>
+{
+    use hookline_tests::raw_http::header_lines;
+    const BODIES: usize = 12;
+    const HALF: usize = 8 * 1024;
+    let nats = NatsServer::start().await?;
+    let ingest = TestIngest::start(settings(
+        &nats.url(),
+        &format!(
+            "[ingest]\nmax_in_flight_bytes = \"64KiB\"\npublish_timeout = \"10s\"\n\
+             [[sources]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [{{ value = \"{SECRET}\" }}]\n"
+        ),
+    )?)
+    .await?;
+    let spec: hookline_signature::ProviderSpec = "github".parse()?;
+    let mut senders = Vec::new();
+    for n in 0..BODIES {
+        let body = vec![b'a' + (n % 26) as u8; 2 * HALF];
+        let headers = signed_headers(&spec, SECRET, &body, &format!("1:parts-{n}"), "push")?;
+        let head = format!(
+            "POST /webhooks/github HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\
+             content-length: {}\r\n{}\r\n",
+            body.len(),
+            header_lines(&headers)
+        );
+        let addr = ingest.addr;
+        senders.push(tokio::spawn(async move {
+            let mut socket = TcpStream::connect(addr).await?;
+            socket.write_all(head.as_bytes()).await?;
+            socket.write_all(&body[..HALF]).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            socket.write_all(&body[HALF..]).await?;
+            let answer = read_until_closed(&mut socket, Duration::from_secs(15)).await?;
+            anyhow::Ok(parse_responses(&answer)?.first().map(|r| r.status))
+        }));
+    }
+    for sender in senders {
+        assert_eq!(sender.await??, Some(200));
+    }
     ingest.stop().await
 }
