@@ -3,32 +3,72 @@
 //! reaches the router: hyper answers it with an empty body and closes the
 //! connection, and has no hook to change that answer. The HTTP contract
 //! promises a JSON error for every 4xx, so the connection's writer
-//! recognises that one answer (a 4xx head with `content-length: 0`, which
-//! no route ever sends: their errors all carry a JSON body) and writes it
-//! with a short JSON body instead.
+//! recognises that one answer and writes it with a short JSON body instead.
+//!
+//! Recognised by two facts: it is a 4xx head with `content-length: 0`, and
+//! no handler produced it. The connection's service counts the responses
+//! its handlers return ([`Answered`]); each response head the writer sees
+//! is one of those while the count is ahead of the heads already written,
+//! and hyper's own otherwise. (Some providers' protocols want an empty
+//! 4xx from a handler, e.g. Xero's 401: those pass untouched.)
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// How many responses a connection's handlers have returned.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Answered(Arc<AtomicUsize>);
+
+impl Answered {
+    /// A handler returned a response (hyper writes its head next).
+    pub(crate) fn one_more(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// A connection's byte stream, rewriting hyper's own empty 4xx answers.
 #[derive(Debug)]
 pub(crate) struct JsonParseErrors<T> {
     inner: T,
+    answered: Answered,
+    /// Response heads written so far that handlers produced.
+    heads: usize,
     /// A rewritten answer not yet fully written, and how much of it was.
     pending: Vec<u8>,
     written: usize,
 }
 
 impl<T> JsonParseErrors<T> {
-    pub(crate) fn new(inner: T) -> Self {
+    pub(crate) fn new(inner: T, answered: Answered) -> Self {
         Self {
             inner,
+            answered,
+            heads: 0,
             pending: Vec::new(),
             written: 0,
         }
+    }
+
+    /// The rewritten answer when `bytes` is the head of hyper's own answer
+    /// (see the module doc); counts heads that handlers produced.
+    fn own_answer(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+        if !bytes.starts_with(b"HTTP/1.") {
+            return None;
+        }
+        if self.heads < self.answered.count() {
+            self.heads += 1;
+            return None;
+        }
+        rewrite(bytes)
     }
 }
 
@@ -116,7 +156,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonParseErrors<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         ready!(this.drain(cx))?;
-        match rewrite(buf) {
+        match this.own_answer(buf) {
             Some(rewritten) => this.take_over(cx, rewritten, buf.len()),
             None => Pin::new(&mut this.inner).poll_write(cx, buf),
         }
@@ -130,7 +170,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonParseErrors<T> {
         let this = &mut *self;
         ready!(this.drain(cx))?;
         let first = bufs.iter().find(|b| !b.is_empty());
-        match first.and_then(|head| rewrite(head)) {
+        match first.and_then(|head| this.own_answer(head)) {
             Some(mut rewritten) => {
                 // hyper's empty answer is one buffer; keep any other as is.
                 let mut len = 0;
@@ -184,6 +224,12 @@ mod tests {
         let hyper_400 = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
         let out = rewrite(hyper_400).unwrap();
         assert!(out.ends_with(br#""message":"malformed HTTP request"}"#));
+
+        // A handler's own empty 4xx (Xero's 401) is left alone.
+        let mut writer = JsonParseErrors::new(Vec::<u8>::new(), Answered::default());
+        writer.answered.one_more();
+        assert!(writer.own_answer(hyper_400).is_none());
+        assert!(writer.own_answer(hyper_400).is_some(), "then hyper's own");
 
         for untouched in [
             &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 5\r\n\r\n{...}"[..],

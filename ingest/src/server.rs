@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
@@ -29,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::Error;
-use crate::parse_errors::JsonParseErrors;
+use crate::parse_errors::{Answered, JsonParseErrors};
 use crate::routes::{admin_router, router};
 use crate::state::AppState;
 
@@ -138,7 +139,18 @@ async fn serve_router(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(app.clone());
+        let answered = Answered::default();
+        let io = TokioIo::new(JsonParseErrors::new(stream, answered.clone()));
+        let tower = TowerToHyperService::new(app.clone());
+        let service = hyper::service::service_fn(move |request| {
+            let response = tower.call(request);
+            let answered = answered.clone();
+            async move {
+                let response = response.await;
+                answered.one_more();
+                response
+            }
+        });
         // A child token per connection: the select below polls it on every
         // wake-up of the connection, and the shared token's lock and notifier
         // would be contended by every connection at once.
@@ -153,8 +165,7 @@ async fn serve_router(
                 .header_read_timeout(header_timeout)
                 .max_header_size(MAX_HEADER_BYTES)
                 .max_buf_size(MAX_READ_BUFFER);
-            let mut connection =
-                pin!(builder.serve_connection(TokioIo::new(JsonParseErrors::new(stream)), service));
+            let mut connection = pin!(builder.serve_connection(io, service));
             let result = tokio::select! {
                 result = connection.as_mut() => result,
                 () = shutdown.cancelled() => {
