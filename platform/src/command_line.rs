@@ -42,54 +42,10 @@ pub const EXIT_USAGE: u8 = 2;
 /// A failure at run time (NATS unreachable, a port taken, …).
 pub const EXIT_FAILURE: u8 = 1;
 
-/// Prints `program: error` (with its cause chain, each cause once) on
-/// stderr and returns `code`. A failed write is ignored: the exit code
-/// still tells.
-pub fn fail(program: &str, code: u8, error: &(dyn std::error::Error + 'static)) -> ExitCode {
-    let _ = writeln!(std::io::stderr().lock(), "{program}: {}", chain(error));
-    ExitCode::from(code)
-}
-
-/// An error and its causes on one line, `a: b: c`, skipping a cause whose
-/// text the previous message already ends with (wrappers that repeat it).
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = cause.source();
-    }
-    line
-}
-
-/// Like [`fail`], for an `anyhow`-style message that already holds its chain.
+/// Prints `program: message` on stderr and returns `code`. A failed write
+/// is ignored: the exit code still tells. The message carries the cause
+/// chain, each cause once ([`crate::error::chain`]).
 pub fn fail_with(program: &str, code: u8, message: impl Display) -> ExitCode {
     let _ = writeln!(std::io::stderr().lock(), "{program}: {message}");
     ExitCode::from(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] Middle);
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("middle: inner")]
-    struct Middle(#[source] Inner);
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("inner")]
-    struct Inner;
-
-    #[test]
-    fn a_cause_is_printed_once_even_when_a_wrapper_repeats_it() {
-        assert_eq!(chain(&Outer(Middle(Inner))), "outer: middle: inner");
-    }
 }

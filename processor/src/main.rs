@@ -126,7 +126,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         group = %config.processor.group,
         metrics = %metrics_addr,
-        "hookline-processor ready"
+        "hookline-processor metrics listening"
     );
     let result = run(js, config, handler, shutdown.clone()).await;
     shutdown.cancel();

@@ -60,18 +60,25 @@ pub async fn run<H: Handler>(
     let stream = get_stream(&js, &config.stream.name).await?;
     let dlq = get_stream(&js, &config.stream.dlq_name).await?;
     let processor = config.processor;
-    let consumer = consumer::ensure(&stream, &processor).await?;
-    let store = Store::open(
-        &js,
-        &processor.idempotency_bucket,
-        processor.idempotency_ttl,
-        config.stream.replicas,
-    )
-    .await
-    .map_err(|source| Error::IdempotencyBucket {
-        bucket: processor.idempotency_bucket.clone(),
-        source,
-    })?;
+    let within = config.nats.connect_timeout;
+    let consumer = retry_at_start("the group's consumer", within, || {
+        consumer::ensure(&stream, &processor)
+    })
+    .await?;
+    let store = retry_at_start("the idempotency bucket", within, || async {
+        Store::open(
+            &js,
+            &processor.idempotency_bucket,
+            processor.idempotency_ttl,
+            config.stream.replicas,
+        )
+        .await
+        .map_err(|source| Error::IdempotencyBucket {
+            bucket: processor.idempotency_bucket.clone(),
+            source,
+        })
+    })
+    .await?;
     tracing::info!(
         group = %processor.group,
         subjects = ?processor.subjects,
@@ -130,6 +137,32 @@ async fn wait_for_streams(
         tokio::select! {
             () = shutdown.cancelled() => return Ok(false),
             () = tokio::time::sleep(STREAM_POLL) => {}
+        }
+    }
+}
+
+/// Retries a start-up request that JetStream may time out for a while:
+/// right after a cluster boots, or during a leader election, API requests
+/// time out until a leader exists (NATS.md §6.8). Gives up after `within`
+/// (`nats.connect_timeout`) with the last error. A refusal that retrying
+/// cannot change ([`Error::StartChanged`]) is returned at once.
+async fn retry_at_start<T, F, Fut>(what: &str, within: Duration, mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(error @ Error::StartChanged { .. }) => return Err(error),
+            Err(error) if tokio::time::Instant::now() + pause >= deadline => return Err(error),
+            Err(error) => {
+                tracing::warn!(error = %hookline_platform::error::chain(&error), "cannot set up {what} yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_REOPEN_PAUSE);
+            }
         }
     }
 }

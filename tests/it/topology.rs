@@ -219,7 +219,7 @@ async fn webhooks_cross_the_compose_topology_and_its_monitoring_sees_them() -> a
         .map(|(s, p)| topology.address(s, *p))
         .collect::<anyhow::Result<_>>()?;
     eventually(
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         "up == 1 for the five Hookline targets",
         || async {
             let up = prometheus.query(r#"up{job=~"hookline-.*"} == 1"#).await?;
@@ -230,7 +230,10 @@ async fn webhooks_cross_the_compose_topology_and_its_monitoring_sees_them() -> a
             instances.sort();
             let mut expected = targets.clone();
             expected.sort();
-            Ok((instances == expected).then_some(()))
+            if instances == expected {
+                return Ok(Some(()));
+            }
+            anyhow::bail!("up: {instances:?}, expected {expected:?}")
         },
     )
     .await?;
