@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::jetstream::{self, consumer, kv};
-use futures::TryStreamExt as _;
 use hookline_platform::contract::{
     DLQ_SUBJECT_PREFIX, HEADER_DLQ_ATTEMPTS, HEADER_DLQ_GROUP, HEADER_DLQ_REASON,
     HEADER_DLQ_STREAM_SEQ, REPLAY_SUBJECT_PREFIX, SUBJECT_PREFIX, WebhookKey,
@@ -316,27 +315,7 @@ async fn candidate_sources(
     if let Some(source) = &args.source {
         return Ok(vec![source.clone()]);
     }
-    let mut sources: Vec<String> = settings
-        .ingest
-        .sources
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
-    let subjects: Vec<(String, usize)> = stream
-        .info_with_subjects(format!("{SUBJECT_PREFIX}.>"))
-        .await
-        .map_err(|e| Error::caused("cannot read the stream's subjects", e))?
-        .try_collect()
-        .await
-        .map_err(|e| Error::caused("cannot read the stream's subjects", e))?;
-    for (subject, _) in subjects {
-        if let Some(source) = subject.split('.').nth(1)
-            && !sources.iter().any(|s| s == source)
-        {
-            sources.push(source.to_owned());
-        }
-    }
-    Ok(sources)
+    crate::webhooks::known_sources(settings, stream).await
 }
 
 /// A stored message of webhook `id` (or Nats-Msg-Id `<source>:<id>`):

@@ -351,15 +351,15 @@ async fn recent_dead_letters(
     Ok(map)
 }
 
-/// Webhooks received per source in the last 5 minutes, hour and day.
+/// Every configured source, then every other source the stream holds
+/// webhooks of (a source removed from the config keeps its history).
 ///
 /// # Errors
-/// NATS trouble (1).
-pub async fn counts_per_source(
+/// The stream's subjects cannot be read (1).
+pub async fn known_sources(
     settings: &Settings,
-    js: &jetstream::Context,
-) -> Result<Vec<SourceCounts>> {
-    let stream = open_stream(js, &settings.ingest.stream.name).await?;
+    stream: &jetstream::stream::Stream,
+) -> Result<Vec<String>> {
     let mut sources: Vec<String> = settings
         .ingest
         .sources
@@ -380,6 +380,19 @@ pub async fn counts_per_source(
             sources.push(source.to_owned());
         }
     }
+    Ok(sources)
+}
+
+/// Webhooks received per source in the last 5 minutes, hour and day.
+///
+/// # Errors
+/// NATS trouble (1).
+pub async fn counts_per_source(
+    settings: &Settings,
+    js: &jetstream::Context,
+) -> Result<Vec<SourceCounts>> {
+    let stream = open_stream(js, &settings.ingest.stream.name).await?;
+    let mut sources = known_sources(settings, &stream).await?;
     sources.sort();
     let now = SystemTime::now();
     let mut out = Vec::new();
